@@ -1,0 +1,1 @@
+"""Cluster side: the session-state actor, its persistence, settings and deploy files."""

@@ -1,0 +1,76 @@
+"""The session's persistent record: what the actor holds and writes to disk."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Any, Optional
+
+from pydantic import BaseModel, Field
+
+
+class State(str, Enum):
+    idle = "idle"
+    setup = "setup"
+    preprocessing = "preprocessing"
+    preprocessed = "preprocessed"
+    training = "training"
+    trained = "trained"
+    stopped = "stopped"
+    failed = "failed"
+
+
+BUSY = (State.preprocessing, State.training)
+# States from which a cache exists and training may (re)start.
+TRAINABLE = (State.preprocessed, State.trained, State.stopped, State.failed)
+
+
+class JobInfo(BaseModel):
+    """One background job (preprocessing or a training run)."""
+
+    id: str = ""
+    actor: str = ""  # name of the job's detached actor, for liveness checks and kills
+    status: str = "not_started"  # not_started | running | done | failed | stopped
+    progress: float = 0.0
+    message: str = ""
+    error: Optional[str] = None
+    started_at: Optional[float] = None
+    finished_at: Optional[float] = None
+
+
+class PreprocessInfo(JobInfo):
+    cache: Optional[dict[str, Any]] = None
+
+
+class TrainingInfo(JobInfo):
+    stop_requested: bool = False
+    live: dict[str, Any] = Field(default_factory=dict)  # latest step, loss, lr, samples/s, ETA
+    history: list[dict[str, Any]] = Field(default_factory=list)  # one entry per evaluation
+    final_metrics: Optional[dict[str, Any]] = None
+    run_storage: Optional[str] = None
+
+
+class Artifacts(BaseModel):
+    model_dir: Optional[str] = None
+    model_archive: Optional[str] = None
+    results_dir: Optional[str] = None
+    results_archive: Optional[str] = None
+
+
+class SessionRecord(BaseModel):
+    session_id: str
+    key: str
+    state: State = State.setup
+    created_at: float = Field(default_factory=time.time)
+    message: str = ""
+    config: dict[str, Any] = Field(default_factory=dict)
+    dataset: Optional[dict[str, Any]] = None
+    preprocess: PreprocessInfo = Field(default_factory=PreprocessInfo)
+    training: TrainingInfo = Field(default_factory=TrainingInfo)
+    artifacts: Artifacts = Field(default_factory=Artifacts)
+    error: Optional[dict[str, Any]] = None
+    runs: int = 0  # counter for job names
+
+    @property
+    def model_ready(self) -> bool:
+        return self.artifacts.model_dir is not None and self.state not in BUSY

@@ -1,0 +1,70 @@
+"""Server settings: where files live and how work is sized.
+
+Settings travel explicitly (app builder args -> deployment -> actors/tasks) so
+no worker on another node depends on its own environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAMESPACE = "training_module"
+SESSION_ACTOR_NAME = "training_module_session"
+
+
+def _default_storage_root() -> str:
+    return os.environ.get("TM_STORAGE_ROOT") or str(Path.home() / ".training_module")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    storage_root: str = Field(default_factory=_default_storage_root)
+    max_upload_mb: float = Field(
+        default_factory=lambda: float(os.environ.get("TM_MAX_UPLOAD_MB", "512")), gt=0
+    )
+    # Workers for Ray Train; None picks one per GPU, or one CPU worker.
+    num_workers: Optional[int] = Field(default=None, ge=1)
+    # Rank 0 pushes progress to the session actor every this many steps.
+    progress_every_steps: int = Field(default=5, ge=1)
+
+    @field_validator("storage_root")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return str(Path(value).expanduser().resolve())
+
+    @classmethod
+    def from_args(cls, args: Optional[dict[str, Any]] = None) -> "Settings":
+        """Build from `serve run serve_app:app key=value` args (strings) or a config's `args:`."""
+        return cls(**{k: v for k, v in (args or {}).items() if v is not None})
+
+    @property
+    def root(self) -> Path:
+        return Path(self.storage_root)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / "sessions"
+
+    @property
+    def default_cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "session.json"
+
+    def session_dir(self, session_id: str) -> Path:
+        return self.sessions_dir / session_id

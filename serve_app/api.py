@@ -1,0 +1,33 @@
+"""The FastAPI application: routes, error handlers and an upload size guard."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from cluster.errors import SessionError
+from serve_app.dependencies import get_settings
+from serve_app.errors import session_error_handler
+from serve_app.routes import router
+
+api = FastAPI(
+    title="Training module",
+    description="Fine-tune transformer text models on your labelled data over REST, on Ray.",
+    version="0.1.0",
+)
+api.include_router(router)
+api.add_exception_handler(SessionError, session_error_handler)
+
+
+@api.middleware("http")
+async def refuse_oversized_uploads(request: Request, call_next):
+    """Refuse an upload by its Content-Length before a byte of it is read or spooled."""
+    if request.url.path.startswith("/upload_dataset/"):
+        settings = get_settings()
+        limit = 2 * settings.max_upload_bytes + (1 << 20)  # two files plus form overhead
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            message = (f"upload of {int(length) // (1 << 20)} MiB exceeds the limit "
+                       f"({settings.max_upload_mb:g} MiB per file)")
+            return JSONResponse(status_code=413, content={"detail": message, "message": message})
+    return await call_next(request)

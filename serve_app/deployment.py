@@ -1,0 +1,25 @@
+"""The Ray Serve ingress deployment and the application builder `serve_app:app`."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ray import serve
+from ray.serve import Application
+
+from cluster.settings import Settings
+from serve_app.api import api
+from serve_app.dependencies import configure
+
+
+# 0 CPUs: the replica only validates and dispatches, leaving every CPU to Ray Data and Ray Train.
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=200)
+@serve.ingress(api)
+class TrainingModule:
+    def __init__(self, settings: dict):
+        configure(Settings(**settings))
+
+
+def app(args: Optional[dict[str, Any]] = None) -> Application:
+    """Builder for `serve run serve_app:app [storage_root=...] [max_upload_mb=...]` and config files."""
+    return TrainingModule.bind(Settings.from_args(args).model_dump())

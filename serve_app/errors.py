@@ -1,0 +1,24 @@
+"""Session errors to HTTP responses: status code, a sentence, the state and what to call."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from ray.exceptions import RayTaskError
+
+from cluster.errors import InvalidParameters, SessionError
+
+
+def _cause(exc: Exception) -> SessionError:
+    # Errors raised in an actor or task arrive wrapped in RayTaskError.
+    cause = exc.cause if isinstance(exc, RayTaskError) else exc
+    return cause if isinstance(cause, SessionError) else exc
+
+
+async def session_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    err = _cause(exc)
+    if isinstance(err, InvalidParameters):
+        body = {"detail": err.detail, "message": err.message}
+    else:
+        body = {"detail": err.message, "message": err.message, "state": err.state, "hint": err.hint}
+    return JSONResponse(status_code=err.status_code, content=body)

@@ -1,0 +1,171 @@
+"""The HTTP routes of the vendor reference: validate, authorise, dispatch.
+
+Long work never runs here: it goes to the session actor (state) or to job
+actors and tasks (preprocessing, training, archives), all awaited without
+blocking the event loop.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import FileResponse
+
+from cluster.errors import NotAvailable, NotFound
+from serve_app.dependencies import ServerSettings, Session
+from serve_app.schemas import ServerStatus, TrainingConfigUpdate
+from serve_app.uploads import save_upload
+from train_jobs.jobs import PreprocessJob, TrainingJob, build_model_archive_task, inspect_upload, launch
+
+router = APIRouter()
+ForceRestart = Annotated[int, Query(description="If != 0, wipe the current session and start a new one.")]
+
+
+@router.get("/start_session", response_model=ServerStatus, tags=["session"])
+async def start_session(session: Session, force_restart: ForceRestart = 0) -> dict:
+    """Start a new session and return its key; 409 while one is active unless `force_restart`."""
+    return await session.call("start", force_restart != 0)
+
+
+@router.post("/parameters/{key}", response_model=ServerStatus, tags=["config"])
+async def update_parameters(key: str, config: TrainingConfigUpdate, session: Session) -> dict:
+    """Merge the given fields into the training config; returns the full config."""
+    return await session.call("update_config", key, config.model_dump(exclude_unset=True))
+
+
+@router.get("/parameters", response_model=ServerStatus, tags=["config"])
+async def get_parameters(session: Session) -> dict:
+    """The training config. The key is never returned here: this route takes none."""
+    return await session.call("get_config")
+
+
+@router.post("/upload_dataset/{key}", response_model=ServerStatus, tags=["dataset"])
+async def upload_dataset(
+    key: str,
+    session: Session,
+    settings: ServerSettings,
+    train_file: Annotated[UploadFile, File(description="Training data: CSV, TSV or JSONL.")],
+    test_file: Annotated[UploadFile, File(description="Test data, same columns as train_file.")],
+) -> dict:
+    """Upload train and test files; they replace the dataset only once both are complete and valid."""
+    await session.call("authorize", key)
+    staging = Path(await session.call("session_dir", key)) / f".staging-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    try:
+        files = {}
+        for field, upload in (("train_file", train_file), ("test_file", test_file)):
+            suffix = Path(upload.filename or "").suffix.lower() or ".csv"
+            path = await save_upload(upload, staging / f"{field.split('_')[0]}{suffix}", field,
+                                     settings.max_upload_bytes)
+            files[field] = (str(path), upload.filename)
+        summary = await inspect_upload.remote(files["train_file"], files["test_file"])
+        return await session.call("set_dataset", key, str(staging), summary)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when the upload was accepted
+
+
+@router.post("/preprocess/{key}", response_model=ServerStatus, tags=["preprocessing"])
+async def preprocess(key: str, session: Session) -> dict:
+    """Tokenise the dataset on Ray Data in the background; follow it with /preprocess_status."""
+    spec = await session.call("begin_preprocess", key)
+    try:
+        launch(PreprocessJob, spec["job_id"], spec)
+    except Exception as e:
+        await session.call("finish_preprocess", spec["job_id"], None, f"could not start the job: {e}")
+        raise
+    return await session.call("status")
+
+
+@router.get("/preprocess_status", response_model=ServerStatus, tags=["preprocessing"])
+async def preprocess_status(session: Session) -> dict:
+    return await session.call("status")
+
+
+@router.post("/training/start/{key}", response_model=ServerStatus, tags=["training"])
+async def training_start(key: str, session: Session) -> dict:
+    """Start a Ray Train run in the background; follow it with /monitor/{key}."""
+    spec = await session.call("begin_training", key)
+    try:
+        launch(TrainingJob, spec["run_id"], spec)
+    except Exception as e:
+        await session.call("finish_training", spec["run_id"], {"error": f"could not start the run: {e}"})
+        raise
+    return await session.call("status")
+
+
+@router.post("/training/stop/{key}", response_model=ServerStatus, tags=["training"])
+async def training_stop(key: str, session: Session, force_restart: ForceRestart = 0) -> dict:
+    """Stop the run, keeping its last checkpoint; with `force_restart`, wipe the session too."""
+    if force_restart:
+        return await session.call("restart", key)
+    return await session.call("request_stop", key)
+
+
+@router.get("/status", response_model=ServerStatus, tags=["session"])
+async def status(session: Session) -> dict:
+    return await session.call("status")
+
+
+@router.get("/monitor/{key}", response_model=ServerStatus, tags=["training"])
+async def monitor(key: str, session: Session) -> dict:
+    """Live training info (step, loss, lr, samples/s, ETA) and the evaluation history."""
+    return await session.call("monitor", key)
+
+
+@router.get("/model_ready/{key}", response_model=ServerStatus, tags=["artifacts"])
+async def model_ready(key: str, session: Session) -> dict:
+    await session.call("authorize", key)
+    return await session.call("status")
+
+
+@router.get("/download_model/{key}", response_class=FileResponse, tags=["artifacts"])
+async def download_model(key: str, session: Session) -> FileResponse:
+    """A tar.gz of a Hugging Face model directory that `from_pretrained` loads as is."""
+    art = await session.call("artifacts", key)
+    path = art["model_archive"]
+    if not path or not Path(path).is_file():  # e.g. a checkpoint recovered after a restart
+        dest = str(Path(art["model_dir"]).parent.parent / "model.tar.gz")
+        path = await build_model_archive_task.remote(art["model_dir"], dest)
+        await session.call("set_artifact", key, "model_archive", path)
+    return FileResponse(path, media_type="application/gzip", filename=f"model-{art['session_id'][:8]}.tar.gz")
+
+
+@router.get("/download_results/{key}", response_class=FileResponse, tags=["artifacts"])
+async def download_results(key: str, session: Session) -> FileResponse:
+    """A tar.gz with the evaluation history, final metrics, per-class report and test predictions."""
+    art = await session.call("artifacts", key)
+    path = art["results_archive"]
+    if not path or not Path(path).is_file():
+        raise NotFound("no results for this run: it ended before the results were written")
+    return FileResponse(path, media_type="application/gzip", filename=f"results-{art['session_id'][:8]}.tar.gz")
+
+
+@router.get("/healthcheck", tags=["session"])
+async def healthcheck(session: Session) -> dict:
+    status = await session.call("status")
+    return {**status, "healthy": True, "message": "the server and its session actor answer"}
+
+
+_IMPORT_LATER = "model import is not available in this version; use the bundled model or one under <storage_root>/models"
+
+
+@router.post("/import_model/{key}", tags=["models"], status_code=501)
+async def import_model(key: str, model_type: str, model_name: str, session: Session) -> dict:
+    await session.call("authorize", key)
+    raise NotAvailable(_IMPORT_LATER)
+
+
+@router.get("/import_status", tags=["models"], status_code=501)
+async def import_status() -> dict:
+    raise NotAvailable(_IMPORT_LATER)
+
+
+@router.get("/get_imported_model/{key}", tags=["models"], status_code=501)
+async def get_imported_model(key: str, session: Session, on_disk: Optional[bool] = False,
+                             tokenizer: Optional[bool] = False) -> dict:
+    await session.call("authorize", key)
+    raise NotAvailable(_IMPORT_LATER)

@@ -1,0 +1,1 @@
+"""The work: dataset checks, Ray Data preprocessing, Ray Train fine-tuning, artifacts."""

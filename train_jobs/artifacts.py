@@ -1,0 +1,59 @@
+"""Downloadable archives: the model directory and the results folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from cluster.storage import atomic_write_json, read_json
+
+
+def latest_checkpoint(run_storage: Path) -> Optional[Path]:
+    """The newest Ray Train checkpoint of a run that holds a complete model."""
+    found = sorted(p for p in run_storage.glob("checkpoint_*") if (p / "config.json").is_file()
+                   and any(p.glob("*.safetensors")))
+    return found[-1] if found else None
+
+
+def write_tar_gz(src_dir: Path, dest: Path, arcname: str) -> Path:
+    """Archive a folder; weights barely compress, so a fast gzip level is enough."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+            tar.add(src_dir, arcname=arcname)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def write_history_csv(results_dir: Path) -> None:
+    history = read_json(results_dir / "history.json", [])
+    if not history:
+        return
+    fields = sorted({k for entry in history for k in entry}, key=lambda k: (k not in ("epoch", "step"), k))
+    with open(results_dir / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path) -> Path:
+    """Add the config and dataset summary to the results folder and archive it."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(results_dir / "config.json", config)
+    atomic_write_json(results_dir / "dataset.json", {k: v for k, v in dataset.items()})
+    write_history_csv(results_dir)
+    return write_tar_gz(results_dir, dest, "results")
+
+
+def build_model_archive(model_dir: Path, dest: Path) -> Path:
+    return write_tar_gz(model_dir, dest, "model")

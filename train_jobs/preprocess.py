@@ -1,0 +1,122 @@
+"""Preprocessing on Ray Data: read the uploads, tokenise in batches, write a Parquet cache.
+
+No padding here: batches are padded per batch at training time.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Optional
+
+import pyarrow as pa
+import ray
+
+from cluster.storage import atomic_write_json, read_json
+from train_jobs.dataset_files import LABEL_COLUMN, _label_text
+from train_jobs.models import tokenizer_fingerprint
+
+CACHE_VERSION = 1
+SPLITS = ("train", "test")
+
+
+@functools.lru_cache(maxsize=4)
+def load_fast_tokenizer(model_dir: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir, use_fast=True)
+    if not tok.is_fast:
+        raise ValueError(f"model at {model_dir} has no fast tokenizer (tokenizer.json)")
+    return tok
+
+
+def cache_key(spec: dict) -> str:
+    parts = {
+        "version": CACHE_VERSION,
+        "files": [spec["dataset"][s]["sha256"] for s in SPLITS],
+        "tokenizer": tokenizer_fingerprint(Path(spec["model_dir"])),
+        "max_seq_length": spec["max_seq_length"],
+        "text_columns": spec["dataset"]["train"]["text_columns"],
+        "labels": spec["dataset"]["labels"],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _read(path: str, fmt: str, columns: list[str]) -> "ray.data.Dataset":
+    if fmt == "jsonl":
+        ds = ray.data.read_json(path, lines=True)
+    else:
+        import pyarrow.csv as pacsv
+
+        ds = ray.data.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
+            # Everything as strings: a text column of digits must stay text.
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
+        )
+    return ds.select_columns(columns)
+
+
+def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], label2id: dict[str, int],
+                   max_seq_length: int, keep_text: bool) -> pa.Table:
+    tok = load_fast_tokenizer(model_dir)
+    texts = [[str(t) for t in batch.column(c).to_pylist()] for c in text_columns]
+    enc = tok(*texts, truncation=True, max_length=max_seq_length, return_attention_mask=False)
+    labels = [label2id[_label_text(v)] for v in batch.column(LABEL_COLUMN).to_pylist()]
+    out = {
+        "input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
+        "labels": pa.array(labels, type=pa.int64()),
+    }
+    if len(text_columns) == 2 and "token_type_ids" in enc:
+        out["token_type_ids"] = pa.array(enc["token_type_ids"], type=pa.list_(pa.int8()))
+    if keep_text:  # the test split keeps its text for the predictions file
+        for col, values in zip(text_columns, texts):
+            out[col] = pa.array(values, type=pa.string())
+    return pa.table(out)
+
+
+def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
+    """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key."""
+    key = cache_key(spec)
+    final = Path(spec["cache_dir"]) / key
+    meta_path = final / "meta.json"
+    if not spec["overwrite_cache"] and read_json(meta_path):
+        on_progress(1.0, "reused an existing cache made from the same files, tokenizer and settings")
+        return {**read_json(meta_path), "reused": True}
+
+    tmp = Path(spec["cache_dir"]) / f".{key}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    dataset = spec["dataset"]
+    text_columns = dataset["train"]["text_columns"]
+    label2id = {label: i for i, label in enumerate(dataset["labels"])}
+    parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
+    rows = {}
+    for i, split in enumerate(SPLITS):
+        info = dataset[split]
+        on_progress(i / len(SPLITS), f"tokenising {split} ({info['rows']} rows)")
+        ds = _read(info["path"], info["format"], text_columns + [LABEL_COLUMN])
+        # One CSV file reads as one block; split it so every CPU tokenises.
+        ds = ds.repartition(parallelism).map_batches(
+            tokenize_batch,
+            batch_format="pyarrow",
+            batch_size=1024,
+            fn_kwargs=dict(model_dir=spec["model_dir"], text_columns=text_columns, label2id=label2id,
+                           max_seq_length=spec["max_seq_length"], keep_text=split == "test"),
+        )
+        ds.write_parquet(str(tmp / split))
+        rows[split] = info["rows"]
+    meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec["max_seq_length"],
+            "labels": dataset["labels"], "text_columns": text_columns}
+    atomic_write_json(tmp / "meta.json", meta)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    on_progress(1.0, "preprocessing finished")
+    return {**meta, "reused": False}
+
+
+def read_split(cache_path: str, split: str) -> "ray.data.Dataset":
+    return ray.data.read_parquet(str(Path(cache_path) / split))

@@ -1,0 +1,62 @@
+"""Live progress from rank 0 to the session actor, off the hot path.
+
+Pushed every N steps; the reply says whether a stop was requested. A missing or
+restarting session actor never stops training: the push is simply skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import ray
+
+from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
+
+
+class ProgressReporter:
+    def __init__(self, run_id: str, total_steps: int, global_batch: int):
+        self.run_id = run_id
+        self.total_steps = total_steps
+        self.global_batch = global_batch
+        self.started = time.monotonic()
+        self._actor = None
+        self._window_start = self.started
+        self._window_steps = 0
+        self._window_loss = 0.0
+
+    def _session(self):
+        if self._actor is None:
+            self._actor = ray.get_actor(SESSION_ACTOR_NAME, namespace=NAMESPACE)
+        return self._actor
+
+    def add_step(self, loss: float) -> None:
+        self._window_steps += 1
+        self._window_loss += loss
+
+    def push(self, *, epoch: int, step: int, lr: float, phase: str = "training",
+             evaluation: Optional[dict] = None) -> bool:
+        """Send progress; returns True when the session asked training to stop."""
+        now = time.monotonic()
+        window = max(now - self._window_start, 1e-9)
+        elapsed = now - self.started
+        info = {
+            "phase": phase,
+            "epoch": epoch,
+            "step": step,
+            "total_steps": self.total_steps,
+            "progress": round(step / self.total_steps, 4) if self.total_steps else 0.0,
+            "loss": self._window_loss / self._window_steps if self._window_steps else None,
+            "learning_rate": lr,
+            "samples_per_s": round(self._window_steps * self.global_batch / window, 2),
+            "elapsed_s": round(elapsed, 1),
+            "eta_s": round(elapsed / step * (self.total_steps - step), 1) if step else None,
+        }
+        if self._window_steps:
+            self._window_start, self._window_steps, self._window_loss = now, 0, 0.0
+        try:
+            return bool(ray.get(self._session().training_progress.remote(self.run_id, info, evaluation),
+                                timeout=10))
+        except Exception:  # actor killed or restarting: keep training, look it up again next time
+            self._actor = None
+            return False

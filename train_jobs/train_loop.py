@@ -1,0 +1,179 @@
+"""The per-worker training loop that Ray Train's TorchTrainer runs.
+
+Follows Hugging Face's text-classification example (AdamW, linear schedule,
+grad clipping at 1.0) but reads the tokenised Ray Data cache and pads per batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import set_seed
+
+from cluster.storage import atomic_write_json
+from train_jobs.collate import pad_batch
+from train_jobs.metrics import classification_metrics, per_class_report
+from train_jobs.progress import ProgressReporter
+
+EVAL_BATCH = 128
+MAX_GRAD_NORM = 1.0
+
+
+def steps_per_epoch(train_rows: int, batch_size: int, world_size: int) -> int:
+    per_worker = max(1, batch_size // world_size)
+    return max(1, math.ceil((train_rows // world_size) / per_worker))
+
+
+def _model_inputs(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items() if k != "labels"}
+
+
+def _evaluate(model, test_ds, collate, device, cfg: dict, keep_predictions: bool):
+    """Metrics on the whole test split (rank 0 only), plus predictions when asked."""
+    model.eval()
+    probs, labels, texts = [], [], {c: [] for c in cfg["text_columns"]}
+    with torch.no_grad():
+        for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
+            tensors = collate(batch)
+            logits = model(**_model_inputs(tensors, device)).logits
+            probs.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+            labels.append(tensors["labels"].numpy())
+            if keep_predictions:
+                for c in texts:
+                    texts[c].extend(batch[c].tolist())
+    model.train()
+    probs_np, labels_np = np.concatenate(probs), np.concatenate(labels)
+    metrics = classification_metrics(cfg["eval_metrics"], labels_np, probs_np)
+    return metrics, (probs_np, labels_np, texts)
+
+
+def _write_final_results(results_dir: Path, cfg: dict, predictions) -> dict:
+    probs, labels, texts = predictions
+    id2label = {i: label for i, label in enumerate(cfg["labels"])}
+    preds = probs.argmax(axis=1)
+    report = per_class_report(labels, preds, id2label)
+    atomic_write_json(results_dir / "per_class_report.json", report)
+    tmp = results_dir / ".predictions.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*texts, "label", "prediction", *[f"prob_{id2label[i]}" for i in sorted(id2label)]])
+        for i in range(len(labels)):
+            w.writerow([*(texts[c][i] for c in texts), id2label[int(labels[i])], id2label[int(preds[i])],
+                        *(f"{p:.6f}" for p in probs[i])])
+    tmp.replace(results_dir / "predictions.csv")
+    return report
+
+
+def _save_checkpoint(model, tokenizer, cfg: dict, metrics: dict) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        model.save_pretrained(d)
+        tokenizer.save_pretrained(d)
+        (Path(d) / "training_config.json").write_text(json.dumps(cfg["training_config"], indent=1))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+
+
+def train_loop_per_worker(cfg: dict) -> None:
+    torch.set_num_threads(cfg["torch_threads"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    set_seed(cfg["seed"])
+    device = ray.train.torch.get_device()
+
+    labels = cfg["labels"]
+    tokenizer = AutoTokenizer.from_pretrained(cfg["model_dir"], use_fast=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        cfg["model_dir"], num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+    )
+    model = ray.train.torch.prepare_model(model)  # moves to device; DDP when world > 1
+    core = model.module if hasattr(model, "module") else model
+    collate = functools.partial(pad_batch, pad_token_id=tokenizer.pad_token_id or 0)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"])
+    per_epoch = steps_per_epoch(cfg["train_rows"], cfg["batch_size"], world)
+    total_steps = per_epoch * cfg["epochs"]
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg["warmup_ratio"] * total_steps), total_steps)
+
+    train_shard = ray.train.get_dataset_shard("train")
+    test_ds = ray.train.get_dataset_shard("test")  # not split: rank 0 evaluates all of it
+    reporter = ProgressReporter(cfg["run_id"], total_steps, cfg["batch_size"]) if rank == 0 else None
+    results_dir = Path(cfg["results_dir"])
+    history: list[dict] = []
+
+    def evaluate(epoch: int, step: int, final: bool, epoch_loss: Optional[float]) -> dict:
+        if rank != 0:
+            return {}
+        metrics, predictions = _evaluate(core, test_ds, collate, device, cfg, keep_predictions=final)
+        entry = {"epoch": epoch, "step": step, "train_loss": epoch_loss, **metrics}
+        history.append(entry)
+        atomic_write_json(results_dir / "history.json", history)
+        if final:
+            _write_final_results(results_dir, cfg, predictions)
+            atomic_write_json(results_dir / "final_metrics.json", entry)
+        reporter.push(epoch=epoch, step=step, lr=scheduler.get_last_lr()[0], phase="evaluating", evaluation=entry)
+        return entry
+
+    def stop_requested(step: int, epoch: int) -> bool:
+        flag = reporter.push(epoch=epoch, step=step, lr=scheduler.get_last_lr()[0]) if rank == 0 else False
+        if world > 1:  # every rank leaves the loop at the same step
+            t = torch.tensor([int(flag)], device=device if device.type == "cuda" else "cpu")
+            dist.broadcast(t, src=0)
+            flag = bool(t.item())
+        return flag
+
+    if cfg["init_eval"]:
+        evaluate(0, 0, final=False, epoch_loss=None)
+
+    step, stopped = 0, False
+    model.train()
+    for epoch in range(1, cfg["epochs"] + 1):
+        loss_sum, loss_n = 0.0, 0
+        batches = train_shard.iter_torch_batches(
+            batch_size=max(1, cfg["batch_size"] // world), collate_fn=collate,
+            local_shuffle_buffer_size=cfg["shuffle_buffer"], local_shuffle_seed=cfg["seed"] + epoch,
+        )
+        for batch in batches:
+            out = model(**_model_inputs(batch, device), labels=batch["labels"].to(device))
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss = out.loss.item()
+            loss_sum, loss_n = loss_sum + loss, loss_n + 1
+            if reporter:
+                reporter.add_step(loss)
+            if step % cfg["progress_every_steps"] == 0 and stop_requested(step, epoch):
+                stopped = True
+                break
+        if stopped:
+            break
+        last = epoch == cfg["epochs"]
+        entry = {}
+        if last or epoch % cfg["epochs_per_test_run"] == 0:
+            entry = evaluate(epoch, step, final=last, epoch_loss=loss_sum / max(loss_n, 1))
+        metrics = {"epoch": epoch, "step": step, **{k: v for k, v in entry.items() if v is not None}}
+        if rank == 0:
+            _save_checkpoint(core, tokenizer, cfg, metrics)
+        else:
+            ray.train.report(metrics)
+
+    if stopped:  # keep the weights trained so far
+        metrics = {"epoch": epoch, "step": step, "stopped": 1}
+        if rank == 0:
+            _save_checkpoint(core, tokenizer, cfg, metrics)
+        else:
+            ray.train.report(metrics)

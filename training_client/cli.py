@@ -1,0 +1,114 @@
+"""Command line: drive the whole flow against a running server, with progress bars.
+
+    python -m training_client run [--train FILE --test FILE] [--model NAME] [--epochs N] [--out DIR]
+    python -m training_client status
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+from importlib import resources
+from pathlib import Path
+
+from tqdm import tqdm
+
+from training_client.client import DEFAULT_URL, TrainingModuleClient, TrainingModuleError
+
+
+def _sample(name: str) -> str:
+    return str(resources.files("training_client.sample_data") / name)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="training_client", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=DEFAULT_URL, help="server address (default %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="upload, preprocess, train, print metrics, download the model")
+    run.add_argument("--train", default=_sample("banking77_train.csv"), help="train file (default: bundled sample)")
+    run.add_argument("--test", default=_sample("banking77_test.csv"), help="test file (default: bundled sample)")
+    run.add_argument("--model", help="model name (default: the server's default, all-MiniLM-L6-v2)")
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--learning-rate", type=float)
+    run.add_argument("--max-seq-length", type=int)
+    run.add_argument("--metrics", help="comma-separated eval metrics, e.g. accuracy,f1_macro")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                     help="any other config field, e.g. --set seed=7 --set init_eval=true")
+    run.add_argument("--out", default="trained_model", help="where to save the model and results")
+    run.add_argument("--force-restart", action="store_true", help="wipe an active session first")
+    sub.add_parser("status", help="print the server status")
+    return parser.parse_args(argv)
+
+
+def _config(args: argparse.Namespace) -> dict:
+    config = {k: v for k, v in {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size,
+                                "learning_rate": args.learning_rate, "max_seq_length": args.max_seq_length}.items()
+              if v is not None}
+    if args.metrics:
+        config["eval_metrics"] = args.metrics.split(",")
+    for item in args.set:
+        field, _, value = item.partition("=")
+        config[field] = json.loads(value)
+    return config
+
+
+def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
+    client.start_session(force_restart=args.force_restart)
+    config = client.set_parameters(**_config(args))["config"]
+    print(f"model {config['model']}, {config['epochs']} epochs, batch {config['batch_size']}, "
+          f"lr {config['learning_rate']}")
+    dataset = client.upload_dataset(args.train, args.test)["dataset"]
+    print(f"dataset: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, "
+          f"{len(dataset['labels'])} labels")
+
+    client.preprocess()
+    with tqdm(total=1.0, desc="preprocessing", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+        def on_pre(status: dict) -> None:
+            bar.n = status["preprocess"]["progress"]
+            bar.set_postfix_str(status["preprocess"]["message"])
+        client.wait_preprocessed(on_update=on_pre)
+
+    client.start_training()
+    with tqdm(total=1, desc="training", unit="step") as bar:
+        def on_train(info: dict) -> None:
+            live = info["training"]["live"]
+            if live:
+                bar.total = live["total_steps"]
+                bar.n = live["step"]
+                bar.set_postfix(epoch=live["epoch"], loss=f"{live['loss']:.4f}" if live["loss"] else "-",
+                                samples_s=live["samples_per_s"])
+            bar.refresh()
+        final = client.wait_trained(on_update=on_train)
+    if final["state"] == "failed":
+        raise RuntimeError(f"training failed: {final['error']}")
+
+    out = Path(args.out)
+    for name, download in (("model", client.download_model), ("results", client.download_results)):
+        archive = download(out / f"{name}.tar.gz")
+        with tarfile.open(archive) as tar:
+            tar.extractall(out, filter="data")
+    print("\nevaluation history:")
+    for entry in final["history"]:
+        print("  " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+    print(f"final test metrics: {json.dumps(final['metrics'])}")
+    print(f"model saved to {out / 'model'} (load it with AutoModelForSequenceClassification.from_pretrained)")
+    print(f"results saved to {out / 'results'}")
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    with TrainingModuleClient(args.url, timeout=300) as client:
+        try:
+            if args.command == "status":
+                print(json.dumps(client.status(), indent=2))
+            else:
+                run(client, args)
+        except TrainingModuleError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,136 @@
+"""A thin httpx client over the training module's REST API, one method per route."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINAL_STATES = ("trained", "stopped", "failed")
+
+
+class TrainingModuleError(Exception):
+    def __init__(self, status_code: int, body: Any):
+        self.status_code, self.body = status_code, body
+        detail = body.get("message") or body.get("detail") if isinstance(body, dict) else body
+        hint = body.get("hint") if isinstance(body, dict) else None
+        super().__init__(f"HTTP {status_code}: {detail}" + (f" ({hint})" if hint else ""))
+
+
+class TrainingModuleClient:
+    def __init__(self, base_url: str = DEFAULT_URL, key: Optional[str] = None, timeout: float = 60.0):
+        self.key = key
+        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "TrainingModuleClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs) -> dict:
+        response = self.http.request(method, path, **kwargs)
+        if response.is_error:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+            raise TrainingModuleError(response.status_code, body)
+        return response.json()
+
+    def _key(self) -> str:
+        if not self.key:
+            raise ValueError("no session key: call start_session() or pass key=")
+        return self.key
+
+    # ---- session and config -------------------------------------------------------
+    def start_session(self, force_restart: bool = False) -> dict:
+        status = self._request("GET", "/start_session", params={"force_restart": int(force_restart)})
+        self.key = status["key"]
+        return status
+
+    def set_parameters(self, **config: Any) -> dict:
+        return self._request("POST", f"/parameters/{self._key()}", json=config)
+
+    def get_parameters(self) -> dict:
+        return self._request("GET", "/parameters")
+
+    def status(self) -> dict:
+        return self._request("GET", "/status")
+
+    def healthcheck(self) -> dict:
+        return self._request("GET", "/healthcheck")
+
+    # ---- data and work ------------------------------------------------------------
+    def upload_dataset(self, train_file: str | Path, test_file: str | Path) -> dict:
+        with open(train_file, "rb") as train, open(test_file, "rb") as test:
+            files = {"train_file": (Path(train_file).name, train), "test_file": (Path(test_file).name, test)}
+            return self._request("POST", f"/upload_dataset/{self._key()}", files=files)
+
+    def preprocess(self) -> dict:
+        return self._request("POST", f"/preprocess/{self._key()}")
+
+    def preprocess_status(self) -> dict:
+        return self._request("GET", "/preprocess_status")
+
+    def start_training(self) -> dict:
+        return self._request("POST", f"/training/start/{self._key()}")
+
+    def stop_training(self, force_restart: bool = False) -> dict:
+        status = self._request("POST", f"/training/stop/{self._key()}",
+                               params={"force_restart": int(force_restart)})
+        self.key = status.get("key", self.key)
+        return status
+
+    def monitor(self) -> dict:
+        return self._request("GET", f"/monitor/{self._key()}")
+
+    def model_ready(self) -> dict:
+        return self._request("GET", f"/model_ready/{self._key()}")
+
+    # ---- waiting ------------------------------------------------------------------
+    def wait_preprocessed(self, poll_s: float = 0.5, on_update: Optional[Callable[[dict], None]] = None) -> dict:
+        while True:
+            status = self.preprocess_status()
+            if on_update:
+                on_update(status)
+            if status["state"] != "preprocessing":
+                if status["state"] != "preprocessed":
+                    raise RuntimeError(f"preprocessing failed: {status.get('error') or status['message']}")
+                return status
+            time.sleep(poll_s)
+
+    def wait_trained(self, poll_s: float = 1.0, on_update: Optional[Callable[[dict], None]] = None) -> dict:
+        while True:
+            info = self.monitor()
+            if on_update:
+                on_update(info)
+            if info["state"] in FINAL_STATES:
+                return info
+            time.sleep(poll_s)
+
+    # ---- downloads ----------------------------------------------------------------
+    def _download(self, path: str, dest: str | Path) -> Path:
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self.http.stream("GET", path) as response:
+            if response.is_error:
+                response.read()
+                raise TrainingModuleError(response.status_code, response.json())
+            with open(dest, "wb") as f:
+                for chunk in response.iter_bytes(1 << 20):
+                    f.write(chunk)
+        return dest
+
+    def download_model(self, dest: str | Path) -> Path:
+        """Save the model archive (tar.gz of a Hugging Face model directory)."""
+        return self._download(f"/download_model/{self._key()}", dest)
+
+    def download_results(self, dest: str | Path) -> Path:
+        return self._download(f"/download_results/{self._key()}", dest)
