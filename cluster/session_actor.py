@@ -171,7 +171,7 @@ class SessionActor:
     def get_config(self) -> dict:
         if self.record is None:
             raise WrongState("there is no active session", state=State.idle.value, hint="call /start_session first")
-        return {**self.status(), "config": self.record.config}
+        return {**self.status(), "config": self.record.config, "dataset": self.record.dataset}
 
     def update_config(self, key: str, patch: dict) -> dict:
         from pydantic import ValidationError

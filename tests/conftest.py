@@ -1,0 +1,32 @@
+"""Shared fixtures: one real server (serve run over HTTP) for the end-to-end tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server import ServerProcess  # noqa: E402
+from tiny_model import build_tiny_bert  # noqa: E402
+
+TINY_MODEL = "tiny-bert"
+MAX_UPLOAD_MB = 1
+
+
+@pytest.fixture(scope="session")
+def storage_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("storage")
+    build_tiny_bert(root / "models" / TINY_MODEL)
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(storage_root, tmp_path_factory):
+    srv = ServerProcess(storage_root, tmp_path_factory.mktemp("server"), max_upload_mb=MAX_UPLOAD_MB,
+                        progress_every_steps=2)
+    srv.start()
+    yield srv
+    srv.stop()

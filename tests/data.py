@@ -1,0 +1,45 @@
+"""Small labelled datasets the tests write themselves (the suite needs nothing outside the repo)."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+POSITIVE = ["great", "wonderful", "superb", "delightful", "moving", "brilliant", "charming", "excellent"]
+NEGATIVE = ["awful", "boring", "dreadful", "tedious", "clumsy", "terrible", "dull", "painful"]
+SUBJECTS = ["the film", "this movie", "the plot", "the acting", "the ending", "the script", "the cast"]
+
+
+def sentiment_rows(n: int, seed: int = 0, label_names=("neg", "pos")) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.randint(0, 1)
+        word = rng.choice(POSITIVE if label else NEGATIVE)
+        rows.append((f"{rng.choice(SUBJECTS)} was {word} and {rng.choice(SUBJECTS)} felt {word}",
+                     label_names[label]))
+    return rows
+
+
+def write_csv(path: Path, header: list[str], rows) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def sentiment_files(folder: Path, train_rows: int = 160, test_rows: int = 40) -> tuple[Path, Path]:
+    return (write_csv(folder / "train.csv", ["text", "label"], sentiment_rows(train_rows, seed=1)),
+            write_csv(folder / "test.csv", ["text", "label"], sentiment_rows(test_rows, seed=2)))
+
+
+def pair_files(folder: Path, train_rows: int = 120, test_rows: int = 30) -> tuple[Path, Path]:
+    """Sentence pairs with integer labels: 1 when both halves share their sentiment."""
+    def rows(n, seed):
+        a, b = sentiment_rows(n, seed), sentiment_rows(n, seed + 100)
+        return [(x[0], y[0], int(x[1] == y[1])) for x, y in zip(a, b)]
+    return (write_csv(folder / "pairs_train.csv", ["text_a", "text_b", "label"], rows(train_rows, 3)),
+            write_csv(folder / "pairs_test.csv", ["text_a", "text_b", "label"], rows(test_rows, 4)))

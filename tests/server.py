@@ -1,0 +1,70 @@
+"""Runs the real server (`serve run` on a Serve config file) in a subprocess for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SERVE = Path(sys.executable).with_name("serve")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, storage_root: Path, log_dir: Path, **args):
+        self.storage_root = storage_root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = log_dir / "serve_config.yaml"
+        self.config.write_text(yaml.safe_dump({
+            "proxy_location": "HeadOnly",
+            "http_options": {"host": "127.0.0.1", "port": self.port},
+            "applications": [{"name": "training_module", "import_path": "serve_app:app", "route_prefix": "/",
+                              "args": {"storage_root": str(storage_root), **args}}],
+        }))
+        self.log_path = log_dir / "serve.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 180) -> "ServerProcess":
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env["RAY_DEDUP_LOGS"] = "0"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(SERVE), "run", str(self.config)], cwd=REPO, env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve run exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/healthcheck", timeout=5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"server not healthy after {timeout}s; see {self.log_path}")
+
+    def stop(self, timeout: float = 60) -> None:
+        """Ctrl-C, as a user would: Serve shuts down and the local Ray instance with it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        # Ray worker processes of the local instance end with their raylet; give them a moment.
+        time.sleep(2)

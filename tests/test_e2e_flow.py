@@ -1,0 +1,98 @@
+"""The whole flow through `serve run` over HTTP, with a tiny model the tests build."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from conftest import TINY_MODEL
+from data import sentiment_files
+from helpers import extract, new_session
+
+METRICS = ["accuracy", "f1", "f1_macro", "precision", "recall", "matthews_correlation", "roc_auc"]
+
+
+@pytest.fixture(scope="module")
+def trained(server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("flow")
+    client = new_session(server)
+    config = client.set_parameters(model=TINY_MODEL, epochs=2, batch_size=16, learning_rate=1e-3,
+                                   eval_metrics=METRICS, init_eval=True)["config"]
+    assert config["epochs"] == 2 and config["seed"] == 42  # merged over the defaults
+    uploaded = client.upload_dataset(*sentiment_files(tmp))
+    client.preprocess()
+    preprocessed = client.wait_preprocessed()
+    client.start_training()
+    seen_live = []
+    final = client.wait_trained(poll_s=0.3, on_update=lambda m: seen_live.append(m["training"]["live"]))
+    return client, tmp, uploaded, preprocessed, final, seen_live
+
+
+def test_upload_summarises_the_dataset(trained):
+    _, _, uploaded, _, _, _ = trained
+    dataset = uploaded["dataset"]
+    assert dataset["labels"] == ["neg", "pos"]
+    assert dataset["train"]["rows"] == 160 and dataset["test"]["rows"] == 40
+    assert sum(dataset["train"]["label_counts"].values()) == 160
+    assert uploaded["state"] == "setup"
+
+
+def test_preprocessing_writes_a_cache_and_reuses_it(trained, server):
+    client, _, _, preprocessed, _, _ = trained
+    cache = preprocessed["preprocess"]["cache"]
+    assert preprocessed["state"] == "preprocessed" and cache["rows"] == {"train": 160, "test": 40}
+    assert cache["reused"] is False and str(server.storage_root) in cache["path"]
+
+
+def test_training_reports_live_progress_and_history(trained):
+    _, _, _, _, final, seen_live = trained
+    assert final["state"] == "trained", final
+    assert final["model_ready"] is True
+    live = [x for x in seen_live if x.get("phase") == "training"]
+    assert live, "monitor never showed a live training step"
+    for field in ("epoch", "step", "total_steps", "progress", "loss", "learning_rate", "samples_per_s",
+                  "elapsed_s", "eta_s"):
+        assert field in live[-1]
+    assert live[-1]["total_steps"] == 2 * 10  # 160 rows / batch 16, 2 epochs
+    epochs = [entry["epoch"] for entry in final["history"]]
+    assert epochs == [0, 1, 2]  # init_eval, then every epoch
+    assert set(METRICS) <= set(final["metrics"])
+
+
+def test_downloaded_model_reloads_and_predicts_as_results_say(trained):
+    client, tmp, _, _, final, _ = trained
+    model_dir = extract(client.download_model(tmp / "model.tar.gz"), tmp / "m") / "model"
+    results_dir = extract(client.download_results(tmp / "results.tar.gz"), tmp / "r") / "results"
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    assert json.loads((model_dir / "training_config.json").read_text())["labels"] == ["neg", "pos"]
+
+    rows = list(csv.DictReader(open(results_dir / "predictions.csv")))
+    assert len(rows) == 40
+    with torch.no_grad():
+        logits = model(**tokenizer([r["text"] for r in rows], padding=True, return_tensors="pt")).logits
+    probs = torch.softmax(logits, -1).numpy()
+    expected = np.array([[float(r["prob_neg"]), float(r["prob_pos"])] for r in rows])
+    np.testing.assert_allclose(probs, expected, atol=1e-4)
+    assert [model.config.id2label[i] for i in probs.argmax(1)] == [r["prediction"] for r in rows]
+
+    accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
+    assert final["metrics"]["accuracy"] == pytest.approx(accuracy)
+    for name in ("history.json", "history.csv", "final_metrics.json", "per_class_report.json", "config.json",
+                 "dataset.json"):
+        assert (results_dir / name).is_file(), name
+
+
+def test_same_seed_same_data_gives_same_metrics(trained):
+    client, _, _, _, final, _ = trained
+    client.start_training()  # a second run on the same cache
+    again = client.wait_trained(poll_s=0.5)
+    assert again["state"] == "trained"
+    assert again["history"] == final["history"]
