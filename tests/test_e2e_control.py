@@ -1,0 +1,102 @@
+"""Controlling runs: concurrent starts, stop mid-epoch, a killed session actor, a restarted Ray."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from transformers import AutoModelForSequenceClassification
+
+from conftest import TINY_MODEL
+from data import pair_files, sentiment_files
+from helpers import expect_error, extract, prepared_session, wait_for
+from training_client import TrainingModuleClient, TrainingModuleError
+
+
+def _live_step(client: TrainingModuleClient) -> int:
+    return (client.monitor()["training"]["live"] or {}).get("step", 0)
+
+
+def test_concurrent_starts_run_once_and_stop_mid_epoch_keeps_a_model(server, tmp_path):
+    # Sentence pairs with integer labels; long enough that we stop it well before the end.
+    client = prepared_session(server, tmp_path, pair_files(tmp_path, 2000, 50), model=TINY_MODEL, epochs=30,
+                              batch_size=8)
+
+    def start(_):
+        try:
+            client.start_training()
+            return 200
+        except TrainingModuleError as e:
+            return e.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(start, range(8)))
+    assert sorted(codes) == [200] + [409] * 7
+
+    wait_for(lambda: _live_step(client) >= 4, 120, "training to report steps")
+    asked = time.monotonic()
+    assert client.stop_training()["state"] == "training"  # the stop is requested, then honoured
+    final = client.wait_trained(poll_s=0.2)
+    took = time.monotonic() - asked
+    assert final["state"] == "stopped", final
+    assert took < 15, f"stop took {took:.1f}s"
+    live = final["training"]["live"]
+    assert live["step"] < live["total_steps"] and live["epoch"] == 1  # stopped mid-epoch
+    assert final["model_ready"] is True
+    model_dir = extract(client.download_model(tmp_path / "model.tar.gz"), tmp_path / "m") / "model"
+    assert AutoModelForSequenceClassification.from_pretrained(model_dir).config.id2label == {0: "0", 1: "1"}
+
+
+def test_killing_the_session_actor_mid_training_loses_nothing(server, tmp_path):
+    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 400, 40), model=TINY_MODEL, epochs=6,
+                              batch_size=8, eval_metrics=["accuracy", "f1"])
+    client.start_training()
+    wait_for(lambda: client.monitor()["history"], 120, "a first evaluation")
+    before = client.get_parameters()
+
+    killed = subprocess.run(["pkill", "-9", "-f", "ray::SessionActor"])
+    assert killed.returncode == 0, "no session actor process found"
+
+    status = wait_for(lambda: _status_or_none(server.url), 60, "/status after the kill")
+    assert status["state"] in ("training", "trained")
+    after = client.get_parameters()  # same key, config and dataset
+    assert after["config"] == before["config"] and after["dataset"] == before["dataset"]
+    final = client.wait_trained(poll_s=0.5)
+    assert final["state"] == "trained"
+    assert [e["epoch"] for e in final["history"]][-1] == 6
+
+
+def _status_or_none(url: str):
+    try:
+        response = httpx.get(f"{url}/status", timeout=10)
+        return response.json() if response.status_code == 200 else None
+    except httpx.HTTPError:
+        return None
+
+
+def test_restarting_ray_brings_back_the_session_and_reports_the_cut_off_run_as_stopped(server, tmp_path):
+    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 400, 40), model=TINY_MODEL, epochs=200,
+                              batch_size=8)
+    client.start_training()
+    wait_for(lambda: len(client.monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
+    before = client.get_parameters()
+
+    server.stop()  # Ctrl-C on serve run: Serve and the local Ray instance go away mid-training
+    server.start()
+
+    status = client.monitor()  # the same key still works
+    assert status["state"] == "stopped", status
+    assert "restart" in status["message"]
+    assert status["model_ready"] is True and len(status["history"]) >= 1
+    after = client.get_parameters()
+    assert after["config"] == before["config"] and after["dataset"] == before["dataset"]
+    model_dir = extract(client.download_model(tmp_path / "model.tar.gz"), tmp_path / "m") / "model"
+    assert AutoModelForSequenceClassification.from_pretrained(model_dir).num_labels == 2
+    # The session is usable again: train on from the preprocessed cache.
+    client.set_parameters(epochs=1)
+    expect_error(409, client.start_training)  # config changed: preprocess first
+    client.preprocess()
+    assert client.wait_preprocessed()["preprocess"]["cache"]["reused"] is True
