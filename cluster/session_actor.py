@@ -23,7 +23,7 @@ import ray
 from cluster.errors import InvalidParameters, NotFound, WrongKey, WrongState
 from cluster.session_record import BUSY, TRAINABLE, SessionRecord, State
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
-from cluster.storage import atomic_write_json, is_inside, read_json, remove_tree
+from cluster.storage import LatestWriter, is_inside, read_json, remove_tree
 
 PROGRESS_SAVE_INTERVAL_S = 2.0
 
@@ -49,6 +49,8 @@ class SessionActor:
     def __init__(self, settings: dict):
         self.settings = Settings(**settings)
         self.settings.root.mkdir(parents=True, exist_ok=True)
+        self._writer = LatestWriter(self.settings.state_file)
+        self.settings.state_file.parent.mkdir(parents=True, exist_ok=True)
         raw = read_json(self.settings.state_file)
         self.record: Optional[SessionRecord] = SessionRecord(**raw) if raw else None
         self._last_progress_save = 0.0
@@ -56,12 +58,15 @@ class SessionActor:
             self._recover_interrupted_jobs()
 
     # ---- persistence -------------------------------------------------------------
-    def _save(self) -> None:
-        if self.record is None:
-            self.settings.state_file.unlink(missing_ok=True)
-        else:
-            atomic_write_json(self.settings.state_file, self.record.model_dump(mode="json"))
-            self.settings.state_file.chmod(0o600)  # it holds the key
+    def _save(self, wait: bool = True) -> None:
+        """Persist the record atomically. State changes wait until it is on disk; live progress
+        does not, so /status never queues behind the disk while training loads the machine."""
+        data = None
+        if self.record is not None:
+            data = self.record.model_dump_json(indent=1).encode()
+        version = self._writer.submit(data)
+        if wait:
+            self._writer.flush(version)
 
     def _recover_interrupted_jobs(self) -> None:
         """Work whose actor died with Ray (or was killed) is reported as cut off, never left running."""
@@ -250,7 +255,7 @@ class SessionActor:
         r = self.record
         if r and r.preprocess.id == job_id and r.state == State.preprocessing:
             r.preprocess.progress, r.preprocess.message = round(progress, 4), message
-            self._save()
+            self._save(wait=False)
 
     def finish_preprocess(self, job_id: str, cache: Optional[dict], error: Optional[str]) -> None:
         r = self.record
@@ -304,7 +309,7 @@ class SessionActor:
             t.history.append(evaluation)
         if evaluation is not None or now - self._last_progress_save > PROGRESS_SAVE_INTERVAL_S:
             self._last_progress_save = now
-            self._save()
+            self._save(wait=False)
         return t.stop_requested
 
     def finish_training(self, run_id: str, outcome: dict) -> None:

@@ -31,6 +31,8 @@ class Settings(BaseModel):
     num_workers: Optional[int] = Field(default=None, ge=1)
     # Rank 0 pushes progress to the session actor every this many steps.
     progress_every_steps: int = Field(default=5, ge=1)
+    # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
+    yield_cpu_to_api: bool = True
 
     @field_validator("storage_root")
     @classmethod

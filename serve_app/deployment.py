@@ -13,7 +13,8 @@ from serve_app.dependencies import configure
 
 
 # 0 CPUs: the replica only validates and dispatches, leaving every CPU to Ray Data and Ray Train.
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=200)
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=200,
+                  logging_config={"enable_access_log": False})
 @serve.ingress(api)
 class TrainingModule:
     def __init__(self, settings: dict):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from training_client.local_server import ServerProcess
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server import ServerProcess  # noqa: E402
 from tiny_model import build_tiny_bert  # noqa: E402
 
 TINY_MODEL = "tiny-bert"

@@ -52,6 +52,7 @@ def run_training(spec: dict) -> dict:
         "torch_threads": threads,
         "shuffle_buffer": SHUFFLE_BUFFER,
         "progress_every_steps": spec["settings"]["progress_every_steps"],
+        "yield_cpu_to_api": spec["settings"]["yield_cpu_to_api"],
         "results_dir": str(results_dir),
         "training_config": {**config, "labels": dataset["labels"], "base_model": config["model"],
                             "text_columns": cache["text_columns"]},

@@ -10,6 +10,7 @@ import csv
 import functools
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -84,7 +85,28 @@ def _save_checkpoint(model, tokenizer, cfg: dict, metrics: dict) -> None:
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
 
+def lower_priority(enabled: bool) -> None:
+    """Run every thread of this worker under SCHED_IDLE (or at nice 19 where that does not exist).
+
+    Training then takes every idle cycle but yields at once to the API, the session
+    actor and Ray's own processes, so /status stays fast while training fills the CPUs.
+    Threads started later (torch's pool, data prefetch) inherit the policy.
+    """
+    if not enabled:
+        return
+    tasks = Path("/proc/self/task")
+    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
+        try:
+            if hasattr(os, "SCHED_IDLE"):
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            else:
+                os.setpriority(os.PRIO_PROCESS, tid, 19)
+        except OSError:
+            pass  # a thread that ended meanwhile
+
+
 def train_loop_per_worker(cfg: dict) -> None:
+    lower_priority(cfg["yield_cpu_to_api"])
     torch.set_num_threads(cfg["torch_threads"])
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()

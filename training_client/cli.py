@@ -2,6 +2,7 @@
 
     python -m training_client run [--train FILE --test FILE] [--model NAME] [--epochs N] [--out DIR]
     python -m training_client status
+    python -m training_client wait [--timeout S]
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--out", default="trained_model", help="where to save the model and results")
     run.add_argument("--force-restart", action="store_true", help="wipe an active session first")
     sub.add_parser("status", help="print the server status")
+    wait = sub.add_parser("wait", help="wait until the server answers its healthcheck")
+    wait.add_argument("--timeout", type=float, default=180)
     return parser.parse_args(argv)
 
 
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "status":
                 print(json.dumps(client.status(), indent=2))
+            elif args.command == "wait":
+                return 0 if client.wait_healthy(args.timeout) else 1
             else:
                 run(client, args)
         except TrainingModuleError as e:

@@ -95,6 +95,16 @@ class TrainingModuleClient:
         return self._request("GET", f"/model_ready/{self._key()}")
 
     # ---- waiting ------------------------------------------------------------------
+    def wait_healthy(self, timeout_s: float = 180) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                self.healthcheck()
+                return True
+            except (httpx.HTTPError, TrainingModuleError):
+                time.sleep(1)
+        return False
+
     def wait_preprocessed(self, poll_s: float = 0.5, on_update: Optional[Callable[[dict], None]] = None) -> dict:
         while True:
             status = self.preprocess_status()

@@ -1,4 +1,7 @@
-"""Runs the real server (`serve run` on a Serve config file) in a subprocess for end-to-end tests."""
+"""Run the server (`serve run` on a generated Serve config file) in a subprocess.
+
+For tests, benchmarks and scripts that need a real server on a free local port.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from training_client.client import TrainingModuleClient
+
 SERVE = Path(sys.executable).with_name("serve")
+RAY = Path(sys.executable).with_name("ray")
 
 
 def free_port() -> int:
@@ -24,8 +29,14 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, storage_root: Path, log_dir: Path, **args):
+    """`serve run` in a subprocess. By default Serve starts its own local Ray instance, as for a user
+    who types `serve run`; with `dashboard=False` a Ray head without the dashboard is started first
+    (`ray start --head --include-dashboard=false`) and `ray stop` ends it."""
+
+    def __init__(self, storage_root: Path, log_dir: Path, dashboard: bool = True, **args):
         self.storage_root = storage_root
+        self.dashboard = dashboard
+        self.ray_port = None if dashboard else free_port()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = log_dir / "serve_config.yaml"
@@ -42,8 +53,13 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env["RAY_DEDUP_LOGS"] = "0"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(SERVE), "run", str(self.config)], cwd=REPO, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        command = [str(SERVE), "run", str(self.config)]
+        if self.ray_port:
+            subprocess.run([str(RAY), "start", "--head", "--include-dashboard=false", "--disable-usage-stats",
+                            f"--port={self.ray_port}"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+            command += ["--address", f"127.0.0.1:{self.ray_port}"]
+        self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -56,6 +72,15 @@ class ServerProcess:
             time.sleep(1)
         raise RuntimeError(f"server not healthy after {timeout}s; see {self.log_path}")
 
+    def client(self, **kwargs) -> TrainingModuleClient:
+        return TrainingModuleClient(self.url, **kwargs)
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self, timeout: float = 60) -> None:
         """Ctrl-C, as a user would: Serve shuts down and the local Ray instance with it."""
         if self.proc is None or self.proc.poll() is not None:
@@ -66,5 +91,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        if self.ray_port:  # note: `ray stop` ends every Ray instance of this user on the machine
+            subprocess.run([str(RAY), "stop", "--force"], capture_output=True)
         # Ray worker processes of the local instance end with their raylet; give them a moment.
         time.sleep(2)

@@ -1,0 +1,25 @@
+"""Shared by the bench scripts: a server on a temporary storage root, and result output."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from training_client.local_server import ServerProcess
+
+
+@contextmanager
+def temporary_server(dashboard: bool = True, **args):
+    with tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
+        root, logs = Path(tmp) / "storage", Path(tmp) / "logs"
+        logs.mkdir()
+        with ServerProcess(root, logs, dashboard=dashboard, **args) as server:
+            yield server, Path(tmp)
+
+
+def write_result(name: str, result: dict, out: str | None) -> None:
+    path = Path(out or Path(__file__).with_name(f"{name}.json"))
+    path.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {path}")
