@@ -335,10 +335,26 @@ class SessionActor:
             r.message = "training finished; download the model with /download_model/{key}"
         self._save()
 
+    def abort_job(self, job_id: str, error: str) -> None:
+        """A job that could not be launched fails at once rather than staying busy forever."""
+        r = self.record
+        if r and r.preprocess.id == job_id:
+            self.finish_preprocess(job_id, None, error)
+        elif r and r.training.id == job_id:
+            self.finish_training(job_id, {"error": error})
+
     def request_stop(self, key: str) -> dict:
         r = self._session(key)
         self._require(r, [State.training], "stop training", "there is no training run to stop")
-        r.training.stop_requested = True
+        t = r.training
+        t.stop_requested = True
+        if not t.live:
+            # Workers still starting: nothing trained yet, so end the run's actor (and its workers) now.
+            _kill_actor(t.actor)
+            self.finish_training(t.id, {})
+            r.message = "training stopped before its first step; no model was saved"
+            self._save()
+            return self.status()
         r.message = "stop requested; training ends at its next progress report"
         self._save()
         return self.status()

@@ -17,12 +17,23 @@ from fastapi.responses import FileResponse
 
 from cluster.errors import NotAvailable, NotFound
 from serve_app.dependencies import ServerSettings, Session
+from serve_app.session_client import SessionClient
 from serve_app.schemas import ServerStatus, TrainingConfigUpdate
 from serve_app.uploads import save_upload
 from train_jobs.jobs import PreprocessJob, TrainingJob, build_model_archive_task, inspect_upload, launch
 
 router = APIRouter()
 ForceRestart = Annotated[int, Query(description="If != 0, wipe the current session and start a new one.")]
+
+
+async def _start_job(session: SessionClient, job_cls, job_id: str, spec: dict) -> dict:
+    """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
+    try:
+        launch(job_cls, job_id, spec)
+    except Exception as e:
+        await session.call("abort_job", job_id, f"could not start {job_id}: {e}")
+        raise
+    return await session.call("status")
 
 
 @router.get("/start_session", response_model=ServerStatus, tags=["session"])
@@ -72,12 +83,7 @@ async def upload_dataset(
 async def preprocess(key: str, session: Session) -> dict:
     """Tokenise the dataset on Ray Data in the background; follow it with /preprocess_status."""
     spec = await session.call("begin_preprocess", key)
-    try:
-        launch(PreprocessJob, spec["job_id"], spec)
-    except Exception as e:
-        await session.call("finish_preprocess", spec["job_id"], None, f"could not start the job: {e}")
-        raise
-    return await session.call("status")
+    return await _start_job(session, PreprocessJob, spec["job_id"], spec)
 
 
 @router.get("/preprocess_status", response_model=ServerStatus, tags=["preprocessing"])
@@ -89,12 +95,7 @@ async def preprocess_status(session: Session) -> dict:
 async def training_start(key: str, session: Session) -> dict:
     """Start a Ray Train run in the background; follow it with /monitor/{key}."""
     spec = await session.call("begin_training", key)
-    try:
-        launch(TrainingJob, spec["run_id"], spec)
-    except Exception as e:
-        await session.call("finish_training", spec["run_id"], {"error": f"could not start the run: {e}"})
-        raise
-    return await session.call("status")
+    return await _start_job(session, TrainingJob, spec["run_id"], spec)
 
 
 @router.post("/training/stop/{key}", response_model=ServerStatus, tags=["training"])

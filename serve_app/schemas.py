@@ -36,9 +36,3 @@ class ServerStatus(BaseModel):
     preprocess: Optional[dict[str, Any]] = None
     training: Optional[dict[str, Any]] = None
     error: Optional[dict[str, Any]] = None
-
-
-class ErrorBody(BaseModel):
-    detail: Any
-    state: Optional[str] = None
-    hint: Optional[str] = None

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from training_client.local_server import ServerProcess
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from tiny_model import build_tiny_bert  # noqa: E402
+from tiny_model import build_tiny_bert
 
 TINY_MODEL = "tiny-bert"
 MAX_UPLOAD_MB = 1

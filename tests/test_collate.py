@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from train_jobs.collate import pad_batch  # noqa: E402
+from train_jobs.collate import pad_batch
 
 
 def ragged(*seqs, dtype=np.int64) -> np.ndarray:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from cluster.storage import atomic_write_bytes, atomic_write_json, is_inside, read_json  # noqa: E402
-from serve_app.schemas import TrainingConfigUpdate  # noqa: E402
-from train_jobs.config import TrainingConfigParams  # noqa: E402
-from train_jobs.metrics import CLASSIFICATION_METRICS  # noqa: E402
+from cluster.storage import atomic_write_bytes, atomic_write_json, is_inside, read_json
+from serve_app.schemas import TrainingConfigUpdate
+from train_jobs.config import TrainingConfigParams
+from train_jobs.metrics import CLASSIFICATION_METRICS
 
 DEFAULTS = {
     "model": "all-MiniLM-L6-v2",

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from cluster.errors import BadDataset  # noqa: E402
-from train_jobs.dataset_files import (  # noqa: E402
+from cluster.errors import BadDataset
+from train_jobs.dataset_files import (
     detect_format,
     iter_records,
     ordered_labels,

@@ -1,6 +1,5 @@
 """Static checks of the deploy files in cluster/ (no Ray cluster is started)."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,16 @@ from ray.serve.schema import (
     ServeDeploySchema,
 )
 
+from cluster.settings import Settings
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE_CONFIG = REPO_ROOT / "cluster" / "serve_config.yaml"
 RAYSERVICE = REPO_ROOT / "cluster" / "rayservice.yaml"
 
 APP_NAME = "training_module"
 IMPORT_PATH = "serve_app:app"
-BUILDER_ARGS = {"storage_root", "max_upload_mb", "num_workers", "progress_every_steps"}
+BUILDER_ARGS = set(Settings.model_fields)  # what `serve_app:app` accepts
 
-if str(REPO_ROOT) not in sys.path:  # so `import serve_app` works from any cwd
-    sys.path.insert(0, str(REPO_ROOT))
 
 
 def _load(path: Path) -> dict:

@@ -100,3 +100,23 @@ def test_restarting_ray_brings_back_the_session_and_reports_the_cut_off_run_as_s
     expect_error(409, client.start_training)  # config changed: preprocess first
     client.preprocess()
     assert client.wait_preprocessed()["preprocess"]["cache"]["reused"] is True
+
+
+def test_stop_before_the_first_step_ends_the_run_at_once(server, tmp_path):
+    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 200, 20), model=TINY_MODEL, epochs=50,
+                              batch_size=8)
+    client.start_training()
+    stopped = client.stop_training()  # the workers are still starting: nothing to keep
+    assert stopped["state"] == "stopped" and stopped["model_ready"] is False
+    assert "before its first step" in stopped["message"]
+    expect_error(404, client.download_model, tmp_path / "m.tar.gz")
+    time.sleep(3)  # the run's actor is gone: no late report revives the session
+    assert client.status()["state"] == "stopped"
+    assert client.start_training()["state"] == "training"  # and training can start again
+
+    old_key, old_id = client.key, client.get_parameters()["session_id"]
+    wiped = client.stop_training(force_restart=True)  # stop the run and wipe the session
+    assert wiped["state"] == "setup" and client.key != old_key
+    assert not (server.storage_root / "sessions" / old_id).exists()
+    time.sleep(3)
+    assert client.status()["session_id"] != old_id and client.status()["state"] == "setup"

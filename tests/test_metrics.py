@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from train_jobs.metrics import CLASSIFICATION_METRICS, classification_metrics, per_class_report  # noqa: E402
+from train_jobs.metrics import CLASSIFICATION_METRICS, classification_metrics, per_class_report
 
 ALL = sorted(CLASSIFICATION_METRICS)
 

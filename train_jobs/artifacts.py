@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import tarfile
 import tempfile
@@ -50,7 +49,7 @@ def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path) ->
     """Add the config and dataset summary to the results folder and archive it."""
     results_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(results_dir / "config.json", config)
-    atomic_write_json(results_dir / "dataset.json", {k: v for k, v in dataset.items()})
+    atomic_write_json(results_dir / "dataset.json", dataset)
     write_history_csv(results_dir)
     return write_tar_gz(results_dir, dest, "results")
 

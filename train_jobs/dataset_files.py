@@ -93,7 +93,7 @@ def _text_columns(columns: list[str], name: str) -> tuple[str, ...]:
     )
 
 
-def _label_text(value) -> Optional[str]:
+def label_text(value) -> Optional[str]:
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, bool):
@@ -128,7 +128,7 @@ def scan_file(path: Path, name: str, filename: str = "") -> dict:
                 raise BadDataset(
                     f"{name}: line {line_no}, column {col_no.get(col, '?')} ({col}): empty or missing text"
                 )
-        label = _label_text(row.get(LABEL_COLUMN))
+        label = label_text(row.get(LABEL_COLUMN))
         if label is None:
             raise BadDataset(
                 f"{name}: line {line_no}, column {col_no.get(LABEL_COLUMN, '?')} ({LABEL_COLUMN}): "
@@ -160,7 +160,7 @@ def ordered_labels(labels) -> list[str]:
 
 def first_line_with_label(path: Path, fmt: str, name: str, label: str) -> int:
     for line_no, row in iter_records(path, fmt, name):
-        if "__header__" not in row and _label_text(row.get(LABEL_COLUMN)) == label:
+        if "__header__" not in row and label_text(row.get(LABEL_COLUMN)) == label:
             return line_no
     return 0
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import ray
 
 from cluster.storage import atomic_write_json, read_json
-from train_jobs.dataset_files import LABEL_COLUMN, _label_text
+from train_jobs.dataset_files import LABEL_COLUMN, label_text
 from train_jobs.models import tokenizer_fingerprint
 
 CACHE_VERSION = 1
@@ -66,7 +66,7 @@ def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], 
     tok = load_fast_tokenizer(model_dir)
     texts = [[str(t) for t in batch.column(c).to_pylist()] for c in text_columns]
     enc = tok(*texts, truncation=True, max_length=max_seq_length, return_attention_mask=False)
-    labels = [label2id[_label_text(v)] for v in batch.column(LABEL_COLUMN).to_pylist()]
+    labels = [label2id[label_text(v)] for v in batch.column(LABEL_COLUMN).to_pylist()]
     out = {
         "input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
         "labels": pa.array(labels, type=pa.int64()),

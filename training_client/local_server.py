@@ -57,13 +57,14 @@ class ServerProcess:
         if self.ray_port:
             subprocess.run([str(RAY), "start", "--head", "--include-dashboard=false", "--disable-usage-stats",
                             f"--port={self.ray_port}"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-            command += ["--address", f"127.0.0.1:{self.ray_port}"]
+            command += ["--address", "auto"]  # the head just started on this machine
         self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"serve run exited with {self.proc.returncode}; see {self.log_path}")
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"serve run exited with {self.proc.returncode}; {self.log_path} ends:\n{tail}")
             try:
                 if httpx.get(f"{self.url}/healthcheck", timeout=5).status_code == 200:
                     return self
