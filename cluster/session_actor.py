@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 import ray
+from pydantic import ValidationError
 
 from cluster.errors import InvalidParameters, NotFound, WrongKey, WrongState
 from cluster.session_record import BUSY, TRAINABLE, SessionRecord, State
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
 from cluster.storage import LatestWriter, is_inside, read_json, remove_tree
+from train_jobs.artifacts import latest_checkpoint
+from train_jobs.config import TrainingConfigParams
+from train_jobs.models import resolve_model
 
 PROGRESS_SAVE_INTERVAL_S = 2.0
 
@@ -50,7 +54,6 @@ class SessionActor:
         self.settings = Settings(**settings)
         self.settings.root.mkdir(parents=True, exist_ok=True)
         self._writer = LatestWriter(self.settings.state_file)
-        self.settings.state_file.parent.mkdir(parents=True, exist_ok=True)
         raw = read_json(self.settings.state_file)
         self.record: Optional[SessionRecord] = SessionRecord(**raw) if raw else None
         self._last_progress_save = 0.0
@@ -79,8 +82,6 @@ class SessionActor:
             r.message = r.preprocess.error
             self._save()
         elif r.state == State.training and not _actor_alive(r.training.actor):
-            from train_jobs.artifacts import latest_checkpoint  # imported lazily: heavy deps
-
             ckpt = latest_checkpoint(Path(r.training.run_storage)) if r.training.run_storage else None
             r.state = State.stopped
             r.training.status = "stopped"
@@ -142,8 +143,6 @@ class SessionActor:
         if self.record is not None:
             self._wipe()
         session_id = uuid.uuid4().hex
-        from train_jobs.config import TrainingConfigParams
-
         self.record = SessionRecord(session_id=session_id, key=secrets.token_urlsafe(32),
                                     config=TrainingConfigParams().model_dump(),
                                     message="session started; upload a dataset with /upload_dataset/{key}")
@@ -179,11 +178,6 @@ class SessionActor:
         return {**self.status(), "config": self.record.config, "dataset": self.record.dataset}
 
     def update_config(self, key: str, patch: dict) -> dict:
-        from pydantic import ValidationError
-
-        from train_jobs.config import TrainingConfigParams
-        from train_jobs.models import resolve_model
-
         r = self._session(key)
         self._require(r, [s for s in State if s not in BUSY], "change the config",
                       "wait for it to finish or call /training/stop first")

@@ -90,3 +90,15 @@ def test_outputs_are_independent_of_input_buffers():
     out = pad_batch(b)
     b["input_ids"][0][0] = -1
     assert out["input_ids"][0, 0].item() == 101
+
+
+def test_pad_collate_is_the_ray_collate_form_of_pad_batch():
+    from train_jobs.collate import PadCollate
+
+    batch = {"input_ids": np.array([np.array([1, 2, 3]), np.array([4])], dtype=object),
+             "labels": np.array([0, 1])}
+    expected = pad_batch(batch, pad_token_id=7)
+    got = PadCollate(7)(batch)
+    assert set(got) == set(expected)
+    for name in got:
+        assert torch.equal(got[name], expected[name])

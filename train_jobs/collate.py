@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from ray.data.collate_fn import NumpyBatchCollateFn
 
 
 def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
@@ -21,8 +22,18 @@ def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, 
     out = {
         "input_ids": torch.from_numpy(input_ids),
         "attention_mask": torch.from_numpy(attention),
-        "labels": torch.as_tensor(np.asarray(batch["labels"], dtype=np.int64)),
+        "labels": torch.tensor(np.asarray(batch["labels"]), dtype=torch.int64),  # a copy: Ray's arrays are read-only
     }
     if types is not None:
         out["token_type_ids"] = torch.from_numpy(types)
     return out
+
+
+class PadCollate(NumpyBatchCollateFn):
+    """`pad_batch` in the form `iter_torch_batches(collate_fn=...)` expects."""
+
+    def __init__(self, pad_token_id: int = 0):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return pad_batch(batch, self.pad_token_id)

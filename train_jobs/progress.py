@@ -15,8 +15,9 @@ from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
 
 
 class ProgressReporter:
-    def __init__(self, run_id: str, total_steps: int, global_batch: int):
+    def __init__(self, run_id: str, total_steps: int, global_batch: int, device: str = "cpu", workers: int = 1):
         self.run_id = run_id
+        self.device, self.workers = device, workers
         self.total_steps = total_steps
         self.global_batch = global_batch
         self.started = time.monotonic()
@@ -51,6 +52,8 @@ class ProgressReporter:
             "samples_per_s": round(self._window_steps * self.global_batch / window, 2),
             "elapsed_s": round(elapsed, 1),
             "eta_s": round(elapsed / step * (self.total_steps - step), 1) if step else None,
+            "device": self.device,
+            "workers": self.workers,
         }
         if self._window_steps:
             self._window_start, self._window_steps, self._window_loss = now, 0, 0.0

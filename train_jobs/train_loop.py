@@ -7,7 +7,6 @@ grad clipping at 1.0) but reads the tokenised Ray Data cache and pads per batch.
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import math
 import os
@@ -24,7 +23,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 from transformers import set_seed
 
 from cluster.storage import atomic_write_json
-from train_jobs.collate import pad_batch
+from train_jobs.collate import PadCollate
 from train_jobs.metrics import classification_metrics, per_class_report
 from train_jobs.progress import ProgressReporter
 
@@ -121,7 +120,7 @@ def train_loop_per_worker(cfg: dict) -> None:
     )
     model = ray.train.torch.prepare_model(model)  # moves to device; DDP when world > 1
     core = model.module if hasattr(model, "module") else model
-    collate = functools.partial(pad_batch, pad_token_id=tokenizer.pad_token_id or 0)
+    collate = PadCollate(tokenizer.pad_token_id or 0)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"])
     per_epoch = steps_per_epoch(cfg["train_rows"], cfg["batch_size"], world)
@@ -130,7 +129,8 @@ def train_loop_per_worker(cfg: dict) -> None:
 
     train_shard = ray.train.get_dataset_shard("train")
     test_ds = ray.train.get_dataset_shard("test")  # not split: rank 0 evaluates all of it
-    reporter = ProgressReporter(cfg["run_id"], total_steps, cfg["batch_size"]) if rank == 0 else None
+    reporter = (ProgressReporter(cfg["run_id"], total_steps, cfg["batch_size"], str(device), world)
+                if rank == 0 else None)
     results_dir = Path(cfg["results_dir"])
     history: list[dict] = []
 
