@@ -48,7 +48,3 @@ class InvalidParameters(SessionError):
         super().__init__(message, **kwargs)
         loc = ["body", field] if field else ["body"]
         self.detail = detail or [{"loc": loc, "msg": message, "type": "value_error"}]
-
-
-class NotAvailable(SessionError):
-    status_code = 501

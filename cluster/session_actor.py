@@ -81,7 +81,11 @@ class SessionActor:
             r.error = {"during": "preprocessing", "message": r.preprocess.error}
             r.message = r.preprocess.error
             self._save()
-        elif r.state == State.training and not _actor_alive(r.training.actor):
+        if r.imports.status == "running" and not _actor_alive(r.imports.actor):
+            r.imports.status, r.imports.error = "failed", "the import was interrupted by a restart; import again"
+            r.imports.message = r.imports.error
+            self._save()
+        if r.state == State.training and not _actor_alive(r.training.actor):
             ckpt = latest_checkpoint(Path(r.training.run_storage)) if r.training.run_storage else None
             r.state = State.stopped
             r.training.status = "stopped"
@@ -120,7 +124,7 @@ class SessionActor:
         if r is None:
             return {"state": State.idle.value, "session_active": False, "model_ready": False,
                     "message": message or "no active session; call /start_session", "error": None,
-                    "import": {"status": "not_available"}}
+                    "import": {"status": "not_started"}}
         training = r.training.model_dump(exclude={"history"})
         training["last_eval"] = r.training.history[-1] if r.training.history else None
         return {
@@ -131,7 +135,7 @@ class SessionActor:
             "message": message or r.message,
             "preprocess": r.preprocess.model_dump(),
             "training": training,
-            "import": {"status": "not_available"},
+            "import": r.imports.model_dump(),
             "error": r.error,
         }
 
@@ -153,7 +157,7 @@ class SessionActor:
     def _wipe(self) -> None:
         """Stop running work first, then remove the session's files."""
         r = self.record
-        for name in (r.preprocess.actor, r.training.actor):
+        for name in (r.preprocess.actor, r.training.actor, r.imports.actor):
             if name:
                 _kill_actor(name)
         remove_tree(self.settings.session_dir(r.session_id))
@@ -329,6 +333,45 @@ class SessionActor:
             r.message = "training finished; download the model with /download_model/{key}"
         self._save()
 
+    # ---- model import -----------------------------------------------------------
+    def begin_import(self, key: str, name: str, model_type: str, model_name: str) -> dict:
+        r = self._session(key)
+        if r.imports.status == "running":
+            raise WrongState(f"an import ({r.imports.name}) is already running", state=r.state.value,
+                             hint="follow it with /import_status and import again when it ends")
+        r.runs += 1
+        job_id = f"{r.session_id[:8]}-import-{r.runs}"
+        r.imports = type(r.imports)(id=job_id, actor=job_id, status="running", started_at=time.time(),
+                                    message="queued", name=name, model_type=model_type, model_name=model_name)
+        r.message = f"importing {name}; follow it with /import_status"
+        self._save()
+        return {"job_id": job_id, "name": name, "model_type": model_type, "model_name": model_name,
+                "models_dir": str(self.settings.models_dir)}
+
+    def import_progress(self, job_id: str, progress: float, message: str) -> None:
+        r = self.record
+        if r and r.imports.id == job_id and r.imports.status == "running":
+            r.imports.progress, r.imports.message = round(progress, 4), message
+            self._save(wait=False)
+
+    def finish_import(self, job_id: str, entry: Optional[dict], error: Optional[str]) -> None:
+        r = self.record
+        if not r or r.imports.id != job_id or r.imports.status != "running":
+            return
+        i = r.imports
+        i.finished_at = time.time()
+        if error:
+            i.status, i.error, i.message = "failed", error, f"import failed: {error}"
+        else:
+            i.status, i.progress, i.entry = "done", 1.0, entry
+            i.message = f"imported {i.name}; use it with POST /parameters {{\"model\": \"{i.name}\"}}"
+        r.message = i.message
+        self._save()
+
+    def last_import(self, key: str) -> Optional[str]:
+        r = self._session(key)
+        return r.imports.name if r.imports.status == "done" else None
+
     def abort_job(self, job_id: str, error: str) -> None:
         """A job that could not be launched fails at once rather than staying busy forever."""
         r = self.record
@@ -336,6 +379,8 @@ class SessionActor:
             self.finish_preprocess(job_id, None, error)
         elif r and r.training.id == job_id:
             self.finish_training(job_id, {"error": error})
+        elif r and r.imports.id == job_id:
+            self.finish_import(job_id, None, error)
 
     def request_stop(self, key: str) -> dict:
         r = self._session(key)

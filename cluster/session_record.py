@@ -50,6 +50,13 @@ class TrainingInfo(JobInfo):
     run_storage: Optional[str] = None
 
 
+class ImportInfo(JobInfo):
+    name: Optional[str] = None  # the catalogue name
+    model_type: Optional[str] = None
+    model_name: Optional[str] = None
+    entry: Optional[dict[str, Any]] = None  # the catalogue entry once done
+
+
 class Artifacts(BaseModel):
     model_dir: Optional[str] = None
     model_archive: Optional[str] = None
@@ -68,6 +75,7 @@ class SessionRecord(BaseModel):
     preprocess: PreprocessInfo = Field(default_factory=PreprocessInfo)
     training: TrainingInfo = Field(default_factory=TrainingInfo)
     artifacts: Artifacts = Field(default_factory=Artifacts)
+    imports: ImportInfo = Field(default_factory=ImportInfo)  # the latest model import
     error: Optional[dict[str, Any]] = None
     runs: int = 0  # counter for job names
 

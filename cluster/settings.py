@@ -31,6 +31,9 @@ class Settings(BaseModel):
     num_workers: Optional[int] = Field(default=None, ge=1)
     # Rank 0 pushes progress to the session actor every this many steps.
     progress_every_steps: int = Field(default=5, ge=1)
+    # Directories models may be imported from (model_type=directory); default <storage_root>/imports.
+    import_roots: Optional[list[str]] = None
+    max_model_upload_mb: float = Field(default=4096, gt=0)
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
 
@@ -38,6 +41,12 @@ class Settings(BaseModel):
     @classmethod
     def _absolute(cls, value: str) -> str:
         return str(Path(value).expanduser().resolve())
+
+    @field_validator("import_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value):
+        # `serve run serve_app:app import_roots=/a,/b` passes one string.
+        return [v for v in value.split(",") if v] if isinstance(value, str) else value
 
     @classmethod
     def from_args(cls, args: Optional[dict[str, Any]] = None) -> "Settings":
@@ -67,6 +76,11 @@ class Settings(BaseModel):
     @property
     def state_file(self) -> Path:
         return self.root / "session.json"
+
+    @property
+    def allowed_import_roots(self) -> list[str]:
+        return [str(Path(r).expanduser().resolve()) for r in self.import_roots] if self.import_roots is not None \
+            else [str(self.root / "imports")]
 
     def session_dir(self, session_id: str) -> Path:
         return self.sessions_dir / session_id

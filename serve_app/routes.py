@@ -15,12 +15,14 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from cluster.errors import NotAvailable, NotFound
+from cluster.errors import InvalidParameters, NotFound
 from serve_app.dependencies import ServerSettings, Session
 from serve_app.session_client import SessionClient
 from serve_app.schemas import ServerStatus, TrainingConfigUpdate
 from serve_app.uploads import save_upload
-from train_jobs.jobs import PreprocessJob, TrainingJob, build_model_archive_task, inspect_upload, launch
+from train_jobs.jobs import (ImportJob, PreprocessJob, TrainingJob, build_catalogue_archive_task,
+                            build_model_archive_task, inspect_upload, launch)
+from train_jobs.model_import import catalogue, catalogue_name, check_directory_source
 
 router = APIRouter()
 ForceRestart = Annotated[int, Query(description="If != 0, wipe the current session and start a new one.")]
@@ -151,22 +153,72 @@ async def healthcheck(session: Session) -> dict:
     return {**status, "healthy": True, "message": "the server and its session actor answer"}
 
 
-_IMPORT_LATER = "model import is not available in this version; use the bundled model or one under <storage_root>/models"
+ModelType = Annotated[str, Query(description="Source: hub (a Hugging Face Hub id), directory (on the server, "
+                                             "under an allowed root), archive (tar.gz or zip sent as `file`), bundled.")]
+ModelName = Annotated[str, Query(description="Hub id, directory path, or the name for an archive; any value for "
+                                             "bundled.")]
 
 
-@router.post("/import_model/{key}", tags=["models"], status_code=501)
-async def import_model(key: str, model_type: str, model_name: str, session: Session) -> dict:
+@router.post("/import_model/{key}", response_model=ServerStatus, tags=["models"])
+async def import_model(
+    key: str,
+    model_type: ModelType,
+    model_name: ModelName,
+    session: Session,
+    settings: ServerSettings,
+    file: Annotated[Optional[UploadFile], File(description="The archive, for model_type=archive.")] = None,
+) -> dict:
+    """Import a base model into the catalogue in the background; follow it with /import_status."""
     await session.call("authorize", key)
-    raise NotAvailable(_IMPORT_LATER)
+    name = catalogue_name(model_type, model_name)
+    extra = {}
+    if model_type == "directory":
+        extra["model_name"] = str(check_directory_source(model_name, settings.allowed_import_roots))
+    if model_type == "archive":
+        if file is None:
+            raise InvalidParameters("model_type=archive needs the archive as multipart field 'file'", field="file")
+        uploads = settings.models_dir / ".uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        extra["archive_path"] = str(await save_upload(file, uploads / f"{uuid.uuid4().hex}.archive", "file",
+                                                      int(settings.max_model_upload_mb * (1 << 20))))
+    try:
+        spec = await session.call("begin_import", key, name, model_type, extra.get("model_name", model_name))
+    except Exception:
+        if "archive_path" in extra:
+            Path(extra["archive_path"]).unlink(missing_ok=True)
+        raise
+    return await _start_job(session, ImportJob, spec["job_id"], {**spec, **extra})
 
 
-@router.get("/import_status", tags=["models"], status_code=501)
-async def import_status() -> dict:
-    raise NotAvailable(_IMPORT_LATER)
+@router.get("/import_status", response_model=ServerStatus, tags=["models"])
+async def import_status(session: Session, settings: ServerSettings) -> dict:
+    """The latest import (queued, running, done or failed, with progress and error) and the catalogue."""
+    return {**await session.call("status"), "models": catalogue(settings.models_dir)}
 
 
-@router.get("/get_imported_model/{key}", tags=["models"], status_code=501)
-async def get_imported_model(key: str, session: Session, on_disk: Optional[bool] = False,
-                             tokenizer: Optional[bool] = False) -> dict:
-    await session.call("authorize", key)
-    raise NotAvailable(_IMPORT_LATER)
+@router.get("/get_imported_model/{key}", tags=["models"],
+            responses={200: {"content": {"application/gzip": {}, "application/json": {}}}})
+async def get_imported_model(
+    key: str,
+    session: Session,
+    settings: ServerSettings,
+    on_disk: bool = False,
+    tokenizer: bool = False,
+    model_name: Annotated[Optional[str], Query(description="Catalogue name; default: the last import.")] = None,
+):
+    """An imported model as tar.gz (weights and config; `tokenizer=true` adds the tokenizer files),
+    or with `on_disk=true` its location and catalogue entry."""
+    last = await session.call("last_import", key)
+    name = model_name or last
+    entries = {e["name"]: e for e in catalogue(settings.models_dir)}
+    if name not in entries:
+        raise NotFound(f"no imported model {name!r}" if name else "no model imported in this session yet",
+                       hint=f"import one with /import_model/{{key}}; the catalogue has {sorted(entries)}")
+    entry = entries[name]
+    if on_disk:
+        return {**await session.call("status"), "model": entry, "message": f"{name} is at {entry['path']}"}
+    suffix = "with-tokenizer" if tokenizer else "weights"
+    dest = settings.models_dir / ".archives" / f"{name}-{entry.get('sha256', 'unhashed')[:16]}-{suffix}.tar.gz"
+    if not dest.is_file():
+        await build_catalogue_archive_task.remote(entry["path"], str(dest), tokenizer)
+    return FileResponse(dest, media_type="application/gzip", filename=f"{name}.tar.gz")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from cluster.storage import atomic_write_json, read_json
+from train_jobs.models import TOKENIZER_FILES
 
 
 def latest_checkpoint(run_storage: Path) -> Optional[Path]:
@@ -19,14 +20,14 @@ def latest_checkpoint(run_storage: Path) -> Optional[Path]:
     return found[-1] if found else None
 
 
-def write_tar_gz(src_dir: Path, dest: Path, arcname: str) -> Path:
-    """Archive a folder; weights barely compress, so a fast gzip level is enough."""
+def write_tar_gz(src_dir: Path, dest: Path, arcname: str, keep=lambda path: True) -> Path:
+    """Archive a folder (the files `keep` accepts); weights barely compress, so a fast gzip level is enough."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     os.close(fd)
     try:
         with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
-            tar.add(src_dir, arcname=arcname)
+            tar.add(src_dir, arcname=arcname, filter=lambda info: info if keep(info.name) else None)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -56,3 +57,9 @@ def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path) ->
 
 def build_model_archive(model_dir: Path, dest: Path) -> Path:
     return write_tar_gz(model_dir, dest, "model")
+
+
+def build_catalogue_archive(model_dir: Path, dest: Path, tokenizer: bool) -> Path:
+    """An imported model as tar.gz: weights, config and catalogue entry, plus the tokenizer when asked."""
+    return write_tar_gz(model_dir, dest, model_dir.name,
+                        keep=lambda name: tokenizer or Path(name).name not in TOKENIZER_FILES)

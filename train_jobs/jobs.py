@@ -67,6 +67,27 @@ class PreprocessJob:
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
+class ImportJob:
+    def run(self, spec: dict) -> None:
+        from train_jobs.model_import import ImportFailed, import_model
+
+        job_id = spec["job_id"]
+        session = _session()
+
+        def on_progress(fraction: float, message: str) -> None:
+            session.import_progress.remote(job_id, fraction, message)
+
+        try:
+            _deliver("finish_import", job_id, import_model(spec, on_progress), None)
+        except ImportFailed as e:  # the message already says what to fix
+            _deliver("finish_import", job_id, None, str(e))
+        except Exception as e:
+            traceback.print_exc()
+            _deliver("finish_import", job_id, None, _short_error(e))
+        ray.actor.exit_actor()
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
 class TrainingJob:
     def run(self, spec: dict) -> None:
         from train_jobs.run_training import run_training
@@ -112,3 +133,10 @@ def build_model_archive_task(model_dir: str, dest: str) -> str:
     from train_jobs.artifacts import build_model_archive
 
     return str(build_model_archive(Path(model_dir), Path(dest)))
+
+
+@ray.remote(num_cpus=0)
+def build_catalogue_archive_task(model_dir: str, dest: str, tokenizer: bool) -> str:
+    from train_jobs.artifacts import build_catalogue_archive
+
+    return str(build_catalogue_archive(Path(model_dir), Path(dest), tokenizer))

@@ -8,6 +8,9 @@ from pathlib import Path
 from cluster.errors import InvalidParameters
 from train_jobs.config import DEFAULT_MODEL
 
+# The files that make up a tokenizer, across the tokenizer families transformers knows.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "spiece.model", "sentencepiece.bpe.model", "added_tokens.json")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -44,8 +47,7 @@ def tokenizer_fingerprint(model_dir: Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
-                 "merges.txt", "spiece.model", "sentencepiece.bpe.model"):
+    for name in TOKENIZER_FILES:
         f = model_dir / name
         if f.is_file():
             h.update(name.encode())

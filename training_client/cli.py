@@ -3,6 +3,9 @@
     python -m training_client run [--train FILE --test FILE] [--model NAME] [--epochs N] [--out DIR]
     python -m training_client status
     python -m training_client wait [--timeout S]
+    python -m training_client import {hub,directory,archive,bundled} NAME [--key KEY]
+    python -m training_client models
+    python -m training_client get-model NAME --key KEY [--tokenizer]
 """
 
 from __future__ import annotations
@@ -42,6 +45,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--out", default="trained_model", help="where to save the model and results")
     run.add_argument("--force-restart", action="store_true", help="wipe an active session first")
     sub.add_parser("status", help="print the server status")
+    imp = sub.add_parser("import", help="import a base model into the catalogue (starts a session if --key is not given)")
+    imp.add_argument("model_type", choices=["hub", "directory", "archive", "bundled"])
+    imp.add_argument("model_name", help="hub id, server directory, archive file, or anything for bundled")
+    imp.add_argument("--key", help="an active session's key")
+    sub.add_parser("models", help="list the imported models")
+    get = sub.add_parser("get-model", help="download an imported model as tar.gz")
+    get.add_argument("name")
+    get.add_argument("--key", required=True)
+    get.add_argument("--tokenizer", action="store_true", help="include the tokenizer files")
+    get.add_argument("--out", help="file to write (default NAME.tar.gz)")
     wait = sub.add_parser("wait", help="wait until the server answers its healthcheck")
     wait.add_argument("--timeout", type=float, default=180)
     return parser.parse_args(argv)
@@ -109,6 +122,24 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "status":
                 print(json.dumps(client.status(), indent=2))
+            elif args.command == "import":
+                if args.key:
+                    client.key = args.key
+                else:
+                    print(f"session key: {client.start_session()['key']}")
+                archive = args.model_name if args.model_type == "archive" else None
+                client.import_model(args.model_type, Path(args.model_name).name if archive else args.model_name,
+                                    archive)
+                done = client.wait_imported()["import"]
+                print(json.dumps(done.get("entry") or done, indent=2))
+                return 0 if done["status"] == "done" else 1
+            elif args.command == "models":
+                for entry in client.models():
+                    print(f"{entry['name']:<32} {entry.get('architecture', '-'):<32} "
+                          f"{entry.get('parameters') or '-':>12} params  {entry['path']}")
+            elif args.command == "get-model":
+                client.key = args.key
+                print(client.download_imported_model(args.out or f"{args.name}.tar.gz", args.name, args.tokenizer))
             elif args.command == "wait":
                 return 0 if client.wait_healthy(args.timeout) else 1
             else:

@@ -94,6 +94,37 @@ class TrainingModuleClient:
     def model_ready(self) -> dict:
         return self._request("GET", f"/model_ready/{self._key()}")
 
+    # ---- models -------------------------------------------------------------------
+    def import_model(self, model_type: str, model_name: str, archive: str | Path | None = None) -> dict:
+        """Start an import: model_type hub | directory | archive (send `archive`) | bundled."""
+        params = {"model_type": model_type, "model_name": model_name}
+        if archive is None:
+            return self._request("POST", f"/import_model/{self._key()}", params=params)
+        with open(archive, "rb") as f:
+            return self._request("POST", f"/import_model/{self._key()}", params=params,
+                                 files={"file": (Path(archive).name, f)})
+
+    def import_status(self) -> dict:
+        return self._request("GET", "/import_status")
+
+    def models(self) -> list[dict]:
+        """The catalogue of imported models."""
+        return self.import_status()["models"]
+
+    def wait_imported(self, poll_s: float = 0.5) -> dict:
+        while (status := self.import_status())["import"]["status"] == "running":
+            time.sleep(poll_s)
+        return status
+
+    def imported_model_location(self, model_name: Optional[str] = None) -> dict:
+        params = {"on_disk": True, **({"model_name": model_name} if model_name else {})}
+        return self._request("GET", f"/get_imported_model/{self._key()}", params=params)
+
+    def download_imported_model(self, dest: str | Path, model_name: Optional[str] = None,
+                                tokenizer: bool = False) -> Path:
+        query = f"tokenizer={str(tokenizer).lower()}" + (f"&model_name={model_name}" if model_name else "")
+        return self._download(f"/get_imported_model/{self._key()}?{query}", dest)
+
     # ---- waiting ------------------------------------------------------------------
     def wait_healthy(self, timeout_s: float = 180) -> bool:
         deadline = time.monotonic() + timeout_s
