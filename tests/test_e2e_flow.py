@@ -86,8 +86,17 @@ def test_downloaded_model_reloads_and_predicts_as_results_say(trained):
     accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
     assert final["metrics"]["accuracy"] == pytest.approx(accuracy)
     for name in ("history.json", "history.csv", "final_metrics.json", "per_class_report.json", "config.json",
-                 "dataset.json"):
+                 "dataset.json", "confusion_matrix.csv", "summary.md"):
         assert (results_dir / name).is_file(), name
+    for png in ("curves.png", "confusion_matrix.png"):
+        assert (results_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    matrix = list(csv.reader(open(results_dir / "confusion_matrix.csv")))
+    assert matrix[0][1:] == ["neg", "pos"]
+    assert sum(int(v) for row in matrix[1:] for v in row[1:]) == 40
+    correct = sum(int(matrix[i + 1][i + 1]) for i in range(2))
+    assert correct == sum(r["prediction"] == r["label"] for r in rows)
+    summary = (results_dir / "summary.md").read_text()
+    assert "accuracy" in summary and "| neg |" in summary
 
 
 def test_same_seed_same_data_gives_same_metrics(trained):

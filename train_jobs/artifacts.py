@@ -46,12 +46,15 @@ def write_history_csv(results_dir: Path) -> None:
         writer.writerows(history)
 
 
-def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path) -> Path:
-    """Add the config and dataset summary to the results folder and archive it."""
+def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path, stopped: bool = False) -> Path:
+    """Add the config, dataset summary, plots and summary.md to the results folder and archive it."""
+    from train_jobs.report import write_report  # matplotlib: only where results are built
+
     results_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(results_dir / "config.json", config)
     atomic_write_json(results_dir / "dataset.json", dataset)
     write_history_csv(results_dir)
+    write_report(results_dir, config, dataset, stopped)
     return write_tar_gz(results_dir, dest, "results")
 
 

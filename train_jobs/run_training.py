@@ -81,5 +81,6 @@ def run_training(spec: dict) -> dict:
         import json
 
         outcome["final_metrics"] = json.loads(final.read_text())
-    outcome["results_archive"] = str(build_results(results_dir, config, dataset, run_dir / "results.tar.gz"))
+    stopped = bool(result.metrics and result.metrics.get("stopped"))
+    outcome["results_archive"] = str(build_results(results_dir, config, dataset, run_dir / "results.tar.gz", stopped))
     return outcome

@@ -1,0 +1,111 @@
+"""The human side of the results: curves and confusion matrix as PNG, and a summary.md to open first."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from sklearn.metrics import confusion_matrix  # noqa: E402
+
+from cluster.storage import read_json  # noqa: E402
+
+
+def plot_curves(history: list[dict], dest: Path) -> Optional[Path]:
+    """Training loss and each evaluation metric per epoch, one panel each."""
+    names = [k for k in history[0] if k not in ("epoch", "step")] if history else []
+    names = [n for n in names if any(isinstance(e.get(n), (int, float)) for e in history)]
+    if not names:
+        return None
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        points = [(e["epoch"], e[name]) for e in history if isinstance(e.get(name), (int, float))]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=100)
+    plt.close(fig)
+    return dest
+
+
+def confusion(predictions_csv: Path, labels: list[str], csv_dest: Path, png_dest: Path) -> Optional[np.ndarray]:
+    """Confusion matrix (rows: true label, columns: prediction) as CSV and PNG."""
+    if not predictions_csv.is_file():
+        return None
+    with open(predictions_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    matrix = confusion_matrix([r["label"] for r in rows], [r["prediction"] for r in rows], labels=labels)
+    with open(csv_dest, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label \\ prediction", *labels])
+        writer.writerows([label, *map(int, row)] for label, row in zip(labels, matrix))
+    size = max(4.0, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("label")
+    if len(labels) <= 20:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(png_dest, dpi=100)
+    plt.close(fig)
+    return matrix
+
+
+def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool) -> Path:
+    history = read_json(results_dir / "history.json", [])
+    final = read_json(results_dir / "final_metrics.json")
+    report = read_json(results_dir / "per_class_report.json")
+    lines = [
+        "# Training results",
+        "",
+        f"- Model: `{config['model']}`, task `{config['task_type']}`",
+        f"- Data: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, "
+        f"{len(dataset.get('labels') or [])} labels",
+        f"- Training: {config['epochs']} epochs, batch {config['batch_size']}, learning rate {config['learning_rate']}, "
+        f"seed {config['seed']}" + (" (stopped early)" if stopped else ""),
+        "",
+        "## Final test metrics",
+        "",
+    ]
+    if final:
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in final.items()]
+    else:
+        lines.append("No final evaluation: the run stopped before its last epoch.")
+    if history:
+        lines += ["", "## Evaluations", "", "See `history.csv`; curves in `curves.png`."]
+    if report:
+        lines += ["", "## Per class", "", "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+        for label, scores in report.items():
+            if isinstance(scores, dict) and label not in ("macro avg", "weighted avg"):
+                lines.append(f"| {label} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
+                             f"{scores['f1-score']:.3f} | {int(scores['support'])} |")
+        lines += ["", "Confusion matrix: `confusion_matrix.csv` and `confusion_matrix.png`."]
+    lines += ["", "Files: `predictions.csv` (test rows with prediction and probabilities), `config.json`, "
+              "`dataset.json`, `per_class_report.json`, `history.json`, `final_metrics.json`."]
+    dest = results_dir / "summary.md"
+    dest.write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def write_report(results_dir: Path, config: dict, dataset: dict, stopped: bool) -> None:
+    history = read_json(results_dir / "history.json", [])
+    plot_curves(history, results_dir / "curves.png")
+    confusion(results_dir / "predictions.csv", dataset.get("labels") or [], results_dir / "confusion_matrix.csv",
+              results_dir / "confusion_matrix.png")
+    write_summary(results_dir, config, dataset, stopped)
