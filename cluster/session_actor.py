@@ -185,8 +185,11 @@ class SessionActor:
         r = self._session(key)
         self._require(r, [s for s in State if s not in BUSY], "change the config",
                       "wait for it to finish or call /training/stop first")
+        merged = {**r.config, **patch}
+        if "task_type" in patch and "eval_metrics" not in patch and patch["task_type"] != r.config["task_type"]:
+            merged["eval_metrics"] = None  # the new task's default metrics, not the old task's
         try:
-            config = TrainingConfigParams(**{**r.config, **patch})
+            config = TrainingConfigParams(**merged)
         except ValidationError as e:
             detail = [{**err, "loc": ["body", *err["loc"]]} for err in json.loads(e.json(include_url=False))]
             raise InvalidParameters(f"invalid parameters: {detail[0]['msg']}", detail=detail) from None
@@ -220,8 +223,9 @@ class SessionActor:
         old = r.dataset
         r.dataset = {**summary, "dir": str(target)}
         self._to_setup(r)
+        target = f"{len(summary['labels'])} labels" if summary["labels"] else "numeric scores"
         r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows, "
-                     f"{len(summary['labels'])} labels; call /preprocess next")
+                     f"{target}; call /preprocess next")
         self._save()
         if old and old.get("dir"):
             shutil.rmtree(old["dir"], ignore_errors=True)
@@ -234,6 +238,10 @@ class SessionActor:
                       "wait for the running job, or call /training/stop first")
         if r.dataset is None:
             raise WrongState("no dataset uploaded", state=r.state.value, hint="call /upload_dataset/{key} first")
+        if r.dataset.get("task_type", "sequence_classification") != r.config["task_type"]:
+            raise WrongState(f"the dataset was checked for {r.dataset.get('task_type')}, but task_type is now "
+                             f"{r.config['task_type']}", state=r.state.value,
+                             hint="upload the dataset again with /upload_dataset/{key}")
         r.runs += 1
         job_id = f"{r.session_id[:8]}-preprocess-{r.runs}"
         cache_dir = r.config.get("cache_dir")

@@ -64,8 +64,10 @@ async def upload_dataset(
     train_file: Annotated[UploadFile, File(description="Training data: CSV, TSV or JSONL.")],
     test_file: Annotated[UploadFile, File(description="Test data, same columns as train_file.")],
 ) -> dict:
-    """Upload train and test files; they replace the dataset only once both are complete and valid."""
+    """Upload train and test files, checked for the configured task_type (set it first); they replace the
+    dataset only once both are complete and valid."""
     await session.call("authorize", key)
+    task = (await session.call("get_config"))["config"]["task_type"]
     staging = Path(await session.call("session_dir", key)) / f".staging-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     try:
@@ -75,7 +77,7 @@ async def upload_dataset(
             path = await save_upload(upload, staging / f"{field.split('_')[0]}{suffix}", field,
                                      settings.max_upload_bytes)
             files[field] = (str(path), upload.filename)
-        summary = await inspect_upload.remote(files["train_file"], files["test_file"])
+        summary = await inspect_upload.remote(files["train_file"], files["test_file"], task)
         return await session.call("set_dataset", key, str(staging), summary)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when the upload was accepted

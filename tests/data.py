@@ -43,3 +43,14 @@ def pair_files(folder: Path, train_rows: int = 120, test_rows: int = 30) -> tupl
         return [(x[0], y[0], int(x[1] == y[1])) for x, y in zip(a, b)]
     return (write_csv(folder / "pairs_train.csv", ["text_a", "text_b", "label"], rows(train_rows, 3)),
             write_csv(folder / "pairs_test.csv", ["text_a", "text_b", "label"], rows(test_rows, 4)))
+
+
+def score_files(folder: Path, train_rows: int = 160, test_rows: int = 40) -> tuple[Path, Path]:
+    """Sentence pairs with a similarity score from 0 to 5: high when both halves share their sentiment."""
+    def rows(n, seed):
+        rng = random.Random(seed)
+        a, b = sentiment_rows(n, seed), sentiment_rows(n, seed + 100)
+        return [(x[0], y[0], round((4.5 if x[1] == y[1] else 0.5) + rng.uniform(-0.5, 0.5), 3))
+                for x, y in zip(a, b)]
+    return (write_csv(folder / "score_train.csv", ["text_a", "text_b", "score"], rows(train_rows, 5)),
+            write_csv(folder / "score_test.csv", ["text_a", "text_b", "score"], rows(test_rows, 6)))

@@ -124,3 +124,19 @@ def test_per_class_report_lists_absent_classes():
     assert report["c"]["f1-score"] == 0.0
     assert report["a"]["recall"] == pytest.approx(1.0)
     assert report["b"]["recall"] == pytest.approx(1 / 2)
+
+
+def test_regression_metrics_match_their_definitions():
+    from train_jobs.metrics import regression_metrics
+
+    y = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    p = np.array([0.5, 1.0, 1.5, 3.5, 3.0])
+    got = regression_metrics(["mse", "rmse", "mae", "r2", "pearson", "spearman"], y, p)
+    err = p - y
+    assert got["mse"] == pytest.approx(np.mean(err ** 2))
+    assert got["rmse"] == pytest.approx(math.sqrt(np.mean(err ** 2)))
+    assert got["mae"] == pytest.approx(np.mean(np.abs(err)))
+    assert got["r2"] == pytest.approx(1 - np.sum(err ** 2) / np.sum((y - y.mean()) ** 2))
+    assert got["pearson"] == pytest.approx(np.corrcoef(y, p)[0, 1])
+    assert got["spearman"] == pytest.approx(0.9)  # prediction ranks 1,2,3,5,4: 1 - 6*2/(5*24)
+    assert regression_metrics(["pearson"], y, np.ones(5))["pearson"] is None  # undefined for a constant

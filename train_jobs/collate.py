@@ -22,7 +22,9 @@ def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, 
     out = {
         "input_ids": torch.from_numpy(input_ids),
         "attention_mask": torch.from_numpy(attention),
-        "labels": torch.tensor(np.asarray(batch["labels"]), dtype=torch.int64),  # a copy: Ray's arrays are read-only
+        # A copy (Ray's arrays are read-only): class ids as int64, regression scores as float32.
+        "labels": torch.tensor(np.asarray(batch["labels"]),
+                               dtype=torch.float32 if np.asarray(batch["labels"]).dtype.kind == "f" else torch.int64),
     }
     if types is not None:
         out["token_type_ids"] = torch.from_numpy(types)

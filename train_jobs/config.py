@@ -6,10 +6,10 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train_jobs.metrics import CLASSIFICATION_METRICS
+from train_jobs.metrics import DEFAULT_METRICS, TASK_METRICS
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-TaskType = Literal["sequence_classification"]
+TaskType = Literal["sequence_classification", "regression"]
 
 
 class TrainingConfigParams(BaseModel):
@@ -21,7 +21,8 @@ class TrainingConfigParams(BaseModel):
     task_type: TaskType = "sequence_classification"
     batch_size: int = Field(32, ge=1, le=4096, description="Global batch per optimiser step.")
     epochs: int = Field(3, ge=1, le=1000)
-    eval_metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
+    eval_metrics: Optional[list[str]] = Field(
+        None, description="Default: accuracy (classification), mse (regression).")
     epochs_per_test_run: int = Field(1, ge=1, description="Evaluate every N epochs and after the last.")
     learning_rate: float = Field(5e-5, gt=0, le=1)
     seed: int = 42
@@ -37,12 +38,14 @@ class TrainingConfigParams(BaseModel):
 
     @model_validator(mode="after")
     def _known_metrics(self) -> "TrainingConfigParams":
-        unknown = [m for m in self.eval_metrics if m not in CLASSIFICATION_METRICS]
+        if self.eval_metrics is None:
+            self.eval_metrics = list(DEFAULT_METRICS[self.task_type])
+        known = TASK_METRICS[self.task_type]
+        unknown = [m for m in self.eval_metrics if m not in known]
         if unknown:
             raise ValueError(
-                f"unknown eval_metrics {unknown} for task_type {self.task_type!r}; "
-                f"choose from {sorted(CLASSIFICATION_METRICS)}"
+                f"unknown eval_metrics {unknown} for task_type {self.task_type!r}; choose from {sorted(known)}"
             )
         if not self.eval_metrics:
-            raise ValueError(f"eval_metrics is empty; choose from {sorted(CLASSIFICATION_METRICS)}")
+            raise ValueError(f"eval_metrics is empty; choose from {sorted(known)}")
         return self

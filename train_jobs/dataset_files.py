@@ -17,6 +17,7 @@ from cluster.errors import BadDataset
 FORMATS = ("csv", "tsv", "jsonl")
 TEXT_COLUMNS = (("text",), ("text_a", "text_b"))
 LABEL_COLUMN = "label"
+TARGET_COLUMNS = {"sequence_classification": LABEL_COLUMN, "regression": "score"}
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -81,16 +82,27 @@ def iter_records(path: Path, fmt: str, name: str) -> Iterator[tuple[int, dict]]:
         yield line_no, dict(zip(header, fields))
 
 
-def _text_columns(columns: list[str], name: str) -> tuple[str, ...]:
+def _text_columns(columns: list[str], name: str, task: str) -> tuple[str, ...]:
+    target = TARGET_COLUMNS[task]
     for candidate in reversed(TEXT_COLUMNS):
         if all(c in columns for c in candidate):
-            if LABEL_COLUMN not in columns:
+            if target not in columns:
                 break
             return candidate
     raise BadDataset(
-        f"{name}: line 1: columns {columns} do not fit sequence_classification; "
-        f"expected 'text,label' or 'text_a,text_b,label'"
+        f"{name}: line 1: columns {columns} do not fit {task}; "
+        f"expected 'text,{target}' or 'text_a,text_b,{target}'"
     )
+
+
+def _score(value) -> Optional[float]:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        return None
+    return score if score == score and abs(score) != float("inf") else None
 
 
 def label_text(value) -> Optional[str]:
@@ -104,23 +116,24 @@ def label_text(value) -> Optional[str]:
     return text or None
 
 
-def scan_file(path: Path, name: str, filename: str = "") -> dict:
-    """Check one file for sequence classification and summarise it."""
+def scan_file(path: Path, name: str, filename: str = "", task: str = "sequence_classification") -> dict:
+    """Check one file for `task` and summarise it."""
     if path.stat().st_size == 0:
         raise BadDataset(f"{name}: the file is empty; upload a file with a header row and data rows")
     fmt = detect_format(path, filename)
     columns: Optional[list[str]] = None
     text_cols: tuple[str, ...] = ()
     counts: Counter[str] = Counter()
+    scores: list[float] = []
     rows = 0
     for line_no, row in iter_records(path, fmt, name):
         if "__header__" in row:
             columns = row["__header__"]
-            text_cols = _text_columns(columns, name)
+            text_cols = _text_columns(columns, name, task)
             continue
         if columns is None:  # JSONL: the first object fixes the columns
             columns = list(row)
-            text_cols = _text_columns(columns, name)
+            text_cols = _text_columns(columns, name, task)
         col_no = {c: i + 1 for i, c in enumerate(columns)}
         for col in text_cols:
             value = row.get(col)
@@ -128,25 +141,36 @@ def scan_file(path: Path, name: str, filename: str = "") -> dict:
                 raise BadDataset(
                     f"{name}: line {line_no}, column {col_no.get(col, '?')} ({col}): empty or missing text"
                 )
-        label = label_text(row.get(LABEL_COLUMN))
-        if label is None:
-            raise BadDataset(
-                f"{name}: line {line_no}, column {col_no.get(LABEL_COLUMN, '?')} ({LABEL_COLUMN}): "
-                "missing label; every row needs a label"
-            )
-        counts[label] += 1
+        if task == "regression":
+            score = _score(row.get("score"))
+            if score is None:
+                raise BadDataset(f"{name}: line {line_no}, column {col_no.get('score', '?')} (score): "
+                                 f"{row.get('score')!r} is not a number; every row needs a numeric score")
+            scores.append(score)
+        else:
+            label = label_text(row.get(LABEL_COLUMN))
+            if label is None:
+                raise BadDataset(
+                    f"{name}: line {line_no}, column {col_no.get(LABEL_COLUMN, '?')} ({LABEL_COLUMN}): "
+                    "missing label; every row needs a label"
+                )
+            counts[label] += 1
         rows += 1
     if rows == 0:
         raise BadDataset(f"{name}: no data rows after the header")
-    return {
+    summary = {
         "filename": filename or path.name,
         "format": fmt,
         "columns": columns,
         "text_columns": list(text_cols),
         "rows": rows,
-        "label_counts": dict(sorted(counts.items())),
         "bytes": path.stat().st_size,
     }
+    if task == "regression":
+        summary["score"] = {"min": min(scores), "max": max(scores), "mean": sum(scores) / len(scores)}
+    else:
+        summary["label_counts"] = dict(sorted(counts.items()))
+    return summary
 
 
 def ordered_labels(labels) -> list[str]:
@@ -165,14 +189,18 @@ def first_line_with_label(path: Path, fmt: str, name: str, label: str) -> int:
     return 0
 
 
-def summarise_dataset(train: Path, test: Path, train_name: str = "", test_name: str = "") -> dict:
+def summarise_dataset(train: Path, test: Path, train_name: str = "", test_name: str = "",
+                      task: str = "sequence_classification") -> dict:
     """Check both files and how they fit together; returns the dataset summary."""
-    tr = scan_file(train, "train_file", train_name)
-    te = scan_file(test, "test_file", test_name)
+    tr = scan_file(train, "train_file", train_name, task)
+    te = scan_file(test, "test_file", test_name, task)
     if tr["text_columns"] != te["text_columns"]:
         raise BadDataset(
             f"test_file: line 1: text columns {te['text_columns']} differ from train_file's {tr['text_columns']}"
         )
+    if task == "regression":
+        return {"task_type": task, "pair": len(tr["text_columns"]) == 2, "labels": [], "target": "score",
+                "train": tr, "test": te}
     unseen = [label for label in te["label_counts"] if label not in tr["label_counts"]]
     if unseen:
         line = first_line_with_label(test, te["format"], "test_file", unseen[0])
@@ -185,9 +213,10 @@ def summarise_dataset(train: Path, test: Path, train_name: str = "", test_name: 
     if len(labels) < 2:
         raise BadDataset(f"train_file: needs at least 2 distinct labels, found {labels}")
     return {
-        "task_type": "sequence_classification",
+        "task_type": task,
         "pair": len(tr["text_columns"]) == 2,
         "labels": labels,
+        "target": LABEL_COLUMN,
         "train": tr,
         "test": te,
     }

@@ -118,11 +118,11 @@ def _sha256(path: Path) -> str:
 
 
 @ray.remote(num_cpus=0)
-def inspect_upload(train: tuple[str, str], test: tuple[str, str]) -> dict:
-    """Check a staged upload ((path, client filename) per split) and summarise it, off the replica."""
+def inspect_upload(train: tuple[str, str], test: tuple[str, str], task: str) -> dict:
+    """Check a staged upload ((path, client filename) per split) for `task` and summarise it, off the replica."""
     from train_jobs.dataset_files import summarise_dataset
 
-    summary = summarise_dataset(Path(train[0]), Path(test[0]), train[1], test[1])
+    summary = summarise_dataset(Path(train[0]), Path(test[0]), train[1], test[1], task)
     for split, (path, _) in (("train", train), ("test", test)):
         summary[split].update(path=path, sha256=_sha256(Path(path)))
     return summary

@@ -6,6 +6,7 @@ import math
 from typing import Callable
 
 import numpy as np
+from scipy import stats
 from sklearn import metrics as skm
 
 
@@ -33,6 +34,31 @@ CLASSIFICATION_METRICS: dict[str, MetricFn] = {
     "matthews_correlation": lambda y, p, _: skm.matthews_corrcoef(y, p),
     "roc_auc": _roc_auc,
 }
+
+
+REGRESSION_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "mse": skm.mean_squared_error,
+    "rmse": lambda y, p: math.sqrt(skm.mean_squared_error(y, p)),
+    "mae": skm.mean_absolute_error,
+    "r2": skm.r2_score,
+    "pearson": lambda y, p: stats.pearsonr(y, p)[0],
+    "spearman": lambda y, p: stats.spearmanr(y, p)[0],
+}
+
+TASK_METRICS = {"sequence_classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+DEFAULT_METRICS = {"sequence_classification": ["accuracy"], "regression": ["mse"]}
+
+
+def regression_metrics(names: list[str], targets: np.ndarray, predictions: np.ndarray) -> dict[str, float | None]:
+    """Metrics by name; one undefined on this data (e.g. pearson of a constant) is None."""
+    out: dict[str, float | None] = {}
+    for name in names:
+        try:
+            value = float(REGRESSION_METRICS[name](targets, predictions))
+            out[name] = None if math.isnan(value) else value
+        except ValueError:
+            out[name] = None
+    return out
 
 
 def classification_metrics(names: list[str], labels: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:

@@ -42,6 +42,7 @@ def cache_key(spec: dict) -> str:
         "max_seq_length": spec["max_seq_length"],
         "text_columns": spec["dataset"]["train"]["text_columns"],
         "labels": spec["dataset"]["labels"],
+        "task_type": spec["dataset"].get("task_type", "sequence_classification"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -61,16 +62,17 @@ def _read(path: str, fmt: str, columns: list[str]) -> "ray.data.Dataset":
     return ds.select_columns(columns)
 
 
-def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], label2id: dict[str, int],
-                   max_seq_length: int, keep_text: bool) -> pa.Table:
+def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], target: str,
+                   label2id: dict[str, int], max_seq_length: int, keep_text: bool) -> pa.Table:
     tok = load_fast_tokenizer(model_dir)
     texts = [[str(t) for t in batch.column(c).to_pylist()] for c in text_columns]
     enc = tok(*texts, truncation=True, max_length=max_seq_length, return_attention_mask=False)
-    labels = [label2id[label_text(v)] for v in batch.column(LABEL_COLUMN).to_pylist()]
-    out = {
-        "input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
-        "labels": pa.array(labels, type=pa.int64()),
-    }
+    values = batch.column(target).to_pylist()
+    if label2id:  # classification: label ids
+        labels = pa.array([label2id[label_text(v)] for v in values], type=pa.int64())
+    else:  # regression: the score itself
+        labels = pa.array([float(v) for v in values], type=pa.float32())
+    out = {"input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())), "labels": labels}
     if len(text_columns) == 2 and "token_type_ids" in enc:
         out["token_type_ids"] = pa.array(enc["token_type_ids"], type=pa.list_(pa.int8()))
     if keep_text:  # the test split keeps its text for the predictions file
@@ -92,25 +94,26 @@ def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     dataset = spec["dataset"]
     text_columns = dataset["train"]["text_columns"]
+    target = dataset.get("target", LABEL_COLUMN)
     label2id = {label: i for i, label in enumerate(dataset["labels"])}
     parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
     rows = {}
     for i, split in enumerate(SPLITS):
         info = dataset[split]
         on_progress(i / len(SPLITS), f"tokenising {split} ({info['rows']} rows)")
-        ds = _read(info["path"], info["format"], text_columns + [LABEL_COLUMN])
+        ds = _read(info["path"], info["format"], text_columns + [target])
         # One CSV file reads as one block; split it so every CPU tokenises.
         ds = ds.repartition(parallelism).map_batches(
             tokenize_batch,
             batch_format="pyarrow",
             batch_size=1024,
-            fn_kwargs=dict(model_dir=spec["model_dir"], text_columns=text_columns, label2id=label2id,
+            fn_kwargs=dict(model_dir=spec["model_dir"], text_columns=text_columns, target=target, label2id=label2id,
                            max_seq_length=spec["max_seq_length"], keep_text=split == "test"),
         )
         ds.write_parquet(str(tmp / split))
         rows[split] = info["rows"]
     meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec["max_seq_length"],
-            "labels": dataset["labels"], "text_columns": text_columns}
+            "labels": dataset["labels"], "text_columns": text_columns, "target": target}
     atomic_write_json(tmp / "meta.json", meta)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)

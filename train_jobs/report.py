@@ -39,7 +39,7 @@ def plot_curves(history: list[dict], dest: Path) -> Optional[Path]:
 
 def confusion(predictions_csv: Path, labels: list[str], csv_dest: Path, png_dest: Path) -> Optional[np.ndarray]:
     """Confusion matrix (rows: true label, columns: prediction) as CSV and PNG."""
-    if not predictions_csv.is_file():
+    if not predictions_csv.is_file() or not labels:  # regression has no classes
         return None
     with open(predictions_csv, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -70,12 +70,13 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
     history = read_json(results_dir / "history.json", [])
     final = read_json(results_dir / "final_metrics.json")
     report = read_json(results_dir / "per_class_report.json")
+    target = (f"{len(dataset['labels'])} labels" if dataset.get("labels")
+              else "score {min:.3g} to {max:.3g}, mean {mean:.3g}".format(**dataset["train"]["score"]))
     lines = [
         "# Training results",
         "",
         f"- Model: `{config['model']}`, task `{config['task_type']}`",
-        f"- Data: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, "
-        f"{len(dataset.get('labels') or [])} labels",
+        f"- Data: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, {target}",
         f"- Training: {config['epochs']} epochs, batch {config['batch_size']}, learning rate {config['learning_rate']}, "
         f"seed {config['seed']}" + (" (stopped early)" if stopped else ""),
         "",
@@ -96,8 +97,9 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
                 lines.append(f"| {label} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
                              f"{scores['f1-score']:.3f} | {int(scores['support'])} |")
         lines += ["", "Confusion matrix: `confusion_matrix.csv` and `confusion_matrix.png`."]
-    lines += ["", "Files: `predictions.csv` (test rows with prediction and probabilities), `config.json`, "
-              "`dataset.json`, `per_class_report.json`, `history.json`, `final_metrics.json`."]
+    lines += ["", "Files: `predictions.csv` (test rows with the prediction, and probabilities for classification), "
+              "`config.json`, `dataset.json`, `history.json`, `final_metrics.json`"
+              + (", `per_class_report.json`." if report else ".")]
     dest = results_dir / "summary.md"
     dest.write_text("\n".join(lines) + "\n")
     return dest

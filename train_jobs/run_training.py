@@ -42,7 +42,8 @@ def run_training(spec: dict) -> dict:
     # Materialised before fit(): the workers then hold every CPU without starving Ray Data.
     datasets = {split: read_split(cache["path"], split).materialize() for split in ("train", "test")}
     loop_config = {
-        **{k: config[k] for k in ("batch_size", "epochs", "learning_rate", "seed", "init_eval", "eval_metrics",
+        **{k: config[k] for k in ("task_type", "batch_size", "epochs", "learning_rate", "seed", "init_eval",
+                                  "eval_metrics",
                                   "epochs_per_test_run", "warmup_ratio", "weight_decay")},
         "run_id": spec["run_id"],
         "model_dir": str(model_dir),

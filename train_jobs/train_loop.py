@@ -24,7 +24,7 @@ from transformers import set_seed
 
 from cluster.storage import atomic_write_json
 from train_jobs.collate import PadCollate
-from train_jobs.metrics import classification_metrics, per_class_report
+from train_jobs.metrics import classification_metrics, per_class_report, regression_metrics
 from train_jobs.progress import ProgressReporter
 
 EVAL_BATCH = 128
@@ -41,39 +41,55 @@ def _model_inputs(batch: dict, device) -> dict:
 
 
 def _evaluate(model, test_ds, collate, device, cfg: dict, keep_predictions: bool):
-    """Metrics on the whole test split (rank 0 only), plus predictions when asked."""
+    """Metrics on the whole test split (rank 0 only), plus predictions when asked.
+
+    Outputs are class probabilities for classification and the predicted score for regression.
+    """
+    regression = cfg["task_type"] == "regression"
     model.eval()
     probs, labels, texts = [], [], {c: [] for c in cfg["text_columns"]}
     with torch.no_grad():
         for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
             tensors = collate(batch)
-            logits = model(**_model_inputs(tensors, device)).logits
-            probs.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+            logits = model(**_model_inputs(tensors, device)).logits.float()
+            probs.append((logits[:, 0] if regression else torch.softmax(logits, dim=-1)).cpu().numpy())
             labels.append(tensors["labels"].numpy())
             if keep_predictions:
                 for c in texts:
                     texts[c].extend(batch[c].tolist())
     model.train()
     probs_np, labels_np = np.concatenate(probs), np.concatenate(labels)
-    metrics = classification_metrics(cfg["eval_metrics"], labels_np, probs_np)
+    if regression:
+        metrics = regression_metrics(cfg["eval_metrics"], labels_np, probs_np)
+    else:
+        metrics = classification_metrics(cfg["eval_metrics"], labels_np, probs_np)
     return metrics, (probs_np, labels_np, texts)
 
 
-def _write_final_results(results_dir: Path, cfg: dict, predictions) -> dict:
+def _write_csv(path: Path, header: list[str], rows) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _write_final_results(results_dir: Path, cfg: dict, predictions) -> None:
     probs, labels, texts = predictions
+    if cfg["task_type"] == "regression":
+        _write_csv(results_dir / "predictions.csv", [*texts, "score", "prediction"],
+                   ([*(texts[c][i] for c in texts), f"{labels[i]:.6g}", f"{probs[i]:.6f}"]
+                    for i in range(len(labels))))
+        return
     id2label = {i: label for i, label in enumerate(cfg["labels"])}
     preds = probs.argmax(axis=1)
     report = per_class_report(labels, preds, id2label)
     atomic_write_json(results_dir / "per_class_report.json", report)
-    tmp = results_dir / ".predictions.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([*texts, "label", "prediction", *[f"prob_{id2label[i]}" for i in sorted(id2label)]])
-        for i in range(len(labels)):
-            w.writerow([*(texts[c][i] for c in texts), id2label[int(labels[i])], id2label[int(preds[i])],
-                        *(f"{p:.6f}" for p in probs[i])])
-    tmp.replace(results_dir / "predictions.csv")
-    return report
+    _write_csv(results_dir / "predictions.csv",
+               [*texts, "label", "prediction", *[f"prob_{id2label[i]}" for i in sorted(id2label)]],
+               ([*(texts[c][i] for c in texts), id2label[int(labels[i])], id2label[int(preds[i])],
+                 *(f"{p:.6f}" for p in probs[i])] for i in range(len(labels))))
 
 
 def _save_checkpoint(model, tokenizer, cfg: dict, metrics: dict) -> None:
@@ -104,6 +120,15 @@ def lower_priority(enabled: bool) -> None:
             pass  # a thread that ended meanwhile
 
 
+def head_config(cfg: dict) -> dict:
+    """The classification head's config: one output and MSE loss for regression, the label map otherwise."""
+    if cfg["task_type"] == "regression":
+        return {"num_labels": 1, "problem_type": "regression"}
+    labels = cfg["labels"]
+    return {"num_labels": len(labels), "problem_type": "single_label_classification",
+            "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
+
+
 def train_loop_per_worker(cfg: dict) -> None:
     lower_priority(cfg["yield_cpu_to_api"])
     torch.set_num_threads(cfg["torch_threads"])
@@ -112,12 +137,8 @@ def train_loop_per_worker(cfg: dict) -> None:
     set_seed(cfg["seed"])
     device = ray.train.torch.get_device()
 
-    labels = cfg["labels"]
     tokenizer = AutoTokenizer.from_pretrained(cfg["model_dir"], use_fast=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        cfg["model_dir"], num_labels=len(labels),
-        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
-    )
+    model = AutoModelForSequenceClassification.from_pretrained(cfg["model_dir"], **head_config(cfg))
     model = ray.train.torch.prepare_model(model)  # moves to device; DDP when world > 1
     core = model.module if hasattr(model, "module") else model
     collate = PadCollate(tokenizer.pad_token_id or 0)

@@ -78,8 +78,8 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
     print(f"model {config['model']}, {config['epochs']} epochs, batch {config['batch_size']}, "
           f"lr {config['learning_rate']}")
     dataset = client.upload_dataset(args.train, args.test)["dataset"]
-    print(f"dataset: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, "
-          f"{len(dataset['labels'])} labels")
+    target = f"{len(dataset['labels'])} labels" if dataset["labels"] else "numeric scores"
+    print(f"dataset: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, {target}")
 
     client.preprocess()
     with tqdm(total=1.0, desc="preprocessing", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
