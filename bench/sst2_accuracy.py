@@ -8,11 +8,10 @@ Uploads the first --rows rows of train.csv as train_file and dev.csv as test_fil
 from __future__ import annotations
 
 import argparse
-import itertools
-import time
 from pathlib import Path
 
-from _common import temporary_server, write_result
+from _common import write_result
+from finetune_eval import finetune
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst2"
 
@@ -26,30 +25,16 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--json")
     args = parser.parse_args()
-
-    with temporary_server() as (server, tmp):
-        train = tmp / "train.csv"
-        with open(Path(args.data) / "train.csv") as src, open(train, "w") as dst:
-            dst.writelines(itertools.islice(src, args.rows + 1))  # header + rows (no quoted newlines in SST-2)
-        client = server.client(timeout=120)
-        client.start_session(force_restart=True)
-        config = client.set_parameters(epochs=args.epochs, batch_size=args.batch_size,
-                                       learning_rate=args.learning_rate, eval_metrics=["accuracy", "f1"])["config"]
-        client.upload_dataset(train, Path(args.data) / "dev.csv")
-        client.preprocess()
-        client.wait_preprocessed()
-        started = time.perf_counter()
-        client.start_training()
-        final = client.wait_trained(poll_s=2)
-        took = time.perf_counter() - started
-    assert final["state"] == "trained", final
-    metrics = final["metrics"]
+    data = Path(args.data)
+    result = finetune(data / "train.csv", data / "dev.csv", rows=args.rows, epochs=args.epochs,
+                      task="sequence_classification", metrics=["accuracy", "f1"], batch_size=args.batch_size,
+                      learning_rate=args.learning_rate)
+    metrics = result["metrics"]
     print(f"\nSST-2: {args.rows} train rows, {args.epochs} epoch(s), batch {args.batch_size}, "
-          f"lr {args.learning_rate}, model {config['model']}")
-    print(f"dev accuracy {metrics['accuracy']:.4f}, f1 {metrics['f1']:.4f}; training took {took:.0f} s "
-          "(start to trained, including worker start-up and evaluation)")
-    write_result("sst2_accuracy", {"args": vars(args), "metrics": metrics, "train_seconds": round(took, 1)},
-                 args.json)
+          f"lr {args.learning_rate}, model {result['model']}")
+    print(f"dev accuracy {metrics['accuracy']:.4f}, f1 {metrics['f1']:.4f}; training took "
+          f"{result['train_seconds']:.0f} s (start to trained, including worker start-up and evaluation)")
+    write_result("sst2_accuracy", result, args.json)
 
 
 if __name__ == "__main__":

@@ -54,3 +54,31 @@ def score_files(folder: Path, train_rows: int = 160, test_rows: int = 40) -> tup
                 for x, y in zip(a, b)]
     return (write_csv(folder / "score_train.csv", ["text_a", "text_b", "score"], rows(train_rows, 5)),
             write_csv(folder / "score_test.csv", ["text_a", "text_b", "score"], rows(test_rows, 6)))
+
+
+PEOPLE = ["Alice Smith", "Bob Jones", "Carol White", "Dan Brown"]
+PLACES = ["Paris", "New York", "Berlin", "Lagos"]
+
+
+def ner_sentences(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
+    """Sentences tagged in BIO with person and location entities."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        person, place = rng.choice(PEOPLE).split(), rng.choice(PLACES).split()
+        tokens = [*person, "flew", "to", *place, "on", "monday"]
+        tags = (["B-person"] + ["I-person"] * (len(person) - 1) + ["O", "O"]
+                + ["B-location"] + ["I-location"] * (len(place) - 1) + ["O", "O"])
+        out.append((tokens, tags))
+    return out
+
+
+def ner_files(folder: Path, train_rows: int = 120, test_rows: int = 30) -> tuple[Path, Path]:
+    """Train as JSONL, test as CoNLL: both upload formats in one dataset."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    train, test = folder / "ner_train.jsonl", folder / "ner_test.conll"
+    train.write_text("".join(json.dumps({"tokens": t, "tags": g}) + "\n" for t, g in ner_sentences(train_rows, 7)))
+    test.write_text("\n".join("".join(f"{tok}\t{tag}\n" for tok, tag in zip(t, g)) for t, g in ner_sentences(test_rows, 8)))
+    return train, test

@@ -56,7 +56,7 @@ def test_all_fields_round_trip():
         {"batch_size": 0},
         {"learning_rate": 0},
         {"epochs_per_test_run": 0},
-        {"task_type": "token_classification"},
+        {"task_type": "question_answering"},
         {"eval_metrics": []},
     ],
     ids=str,

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 
+IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips: padding and continuation sub-tokens
+
 
 def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
     """Collate a Ray Data numpy batch (ragged `input_ids`) into padded tensors."""
@@ -19,16 +21,24 @@ def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, 
         attention[i, : len(s)] = 1
         if types is not None:
             types[i, : len(s)] = batch["token_type_ids"][i]
-    out = {
-        "input_ids": torch.from_numpy(input_ids),
-        "attention_mask": torch.from_numpy(attention),
-        # A copy (Ray's arrays are read-only): class ids as int64, regression scores as float32.
-        "labels": torch.tensor(np.asarray(batch["labels"]),
-                               dtype=torch.float32 if np.asarray(batch["labels"]).dtype.kind == "f" else torch.int64),
-    }
+    out = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention),
+           "labels": _labels(batch["labels"], width)}
     if types is not None:
         out["token_type_ids"] = torch.from_numpy(types)
     return out
+
+
+def _labels(labels: np.ndarray, width: int) -> torch.Tensor:
+    """Class ids as int64, regression scores as float32, per-token ids padded with -100 (ignored by the loss).
+
+    Always a copy: Ray's arrays are read-only.
+    """
+    if labels.dtype == object or labels.ndim == 2:  # one label per token
+        out = np.full((len(labels), width), IGNORE_INDEX, dtype=np.int64)
+        for i, row in enumerate(labels):
+            out[i, : len(row)] = row
+        return torch.from_numpy(out)
+    return torch.tensor(np.asarray(labels), dtype=torch.float32 if labels.dtype.kind == "f" else torch.int64)
 
 
 class PadCollate(NumpyBatchCollateFn):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from train_jobs.metrics import DEFAULT_METRICS, TASK_METRICS
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-TaskType = Literal["sequence_classification", "regression"]
+TaskType = Literal["sequence_classification", "regression", "token_classification"]
 
 
 class TrainingConfigParams(BaseModel):
@@ -22,7 +22,7 @@ class TrainingConfigParams(BaseModel):
     batch_size: int = Field(32, ge=1, le=4096, description="Global batch per optimiser step.")
     epochs: int = Field(3, ge=1, le=1000)
     eval_metrics: Optional[list[str]] = Field(
-        None, description="Default: accuracy (classification), mse (regression).")
+        None, description="Default: accuracy (classification), mse (regression), f1 (token classification).")
     epochs_per_test_run: int = Field(1, ge=1, description="Evaluate every N epochs and after the last.")
     learning_rate: float = Field(5e-5, gt=0, le=1)
     seed: int = 42

@@ -192,6 +192,10 @@ def first_line_with_label(path: Path, fmt: str, name: str, label: str) -> int:
 def summarise_dataset(train: Path, test: Path, train_name: str = "", test_name: str = "",
                       task: str = "sequence_classification") -> dict:
     """Check both files and how they fit together; returns the dataset summary."""
+    if task == "token_classification":
+        from train_jobs.token_files import summarise_token_dataset
+
+        return summarise_token_dataset(train, test, train_name, test_name)
     tr = scan_file(train, "train_file", train_name, task)
     te = scan_file(test, "test_file", test_name, task)
     if tr["text_columns"] != te["text_columns"]:

@@ -45,8 +45,32 @@ REGRESSION_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "spearman": lambda y, p: stats.spearmanr(y, p)[0],
 }
 
-TASK_METRICS = {"sequence_classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
-DEFAULT_METRICS = {"sequence_classification": ["accuracy"], "regression": ["mse"]}
+def _seqeval(name: str):
+    from seqeval import metrics as sm  # entity-level scores, as the CoNLL evaluation defines them
+
+    fn = {"precision": sm.precision_score, "recall": sm.recall_score, "f1": sm.f1_score,
+          "accuracy": sm.accuracy_score}[name]
+    return (lambda y, p: fn(y, p)) if name == "accuracy" else (lambda y, p: fn(y, p, zero_division=0))
+
+
+TOKEN_METRICS = {name: _seqeval(name) for name in ("precision", "recall", "f1", "accuracy")}
+
+TASK_METRICS = {"sequence_classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS,
+                "token_classification": TOKEN_METRICS}
+DEFAULT_METRICS = {"sequence_classification": ["accuracy"], "regression": ["mse"], "token_classification": ["f1"]}
+
+
+def token_metrics(names: list[str], true_tags: list[list[str]], pred_tags: list[list[str]]) -> dict[str, float]:
+    """Entity-level precision/recall/f1 (and token accuracy) over tag sequences."""
+    return {name: float(TOKEN_METRICS[name](true_tags, pred_tags)) for name in names}
+
+
+def entity_report(true_tags: list[list[str]], pred_tags: list[list[str]]) -> dict:
+    """Precision, recall, f1 and support per entity type (seqeval)."""
+    from seqeval.metrics import classification_report
+
+    report = classification_report(true_tags, pred_tags, output_dict=True, zero_division=0)
+    return {k: {m: float(v) for m, v in scores.items()} for k, scores in report.items()}
 
 
 def regression_metrics(names: list[str], targets: np.ndarray, predictions: np.ndarray) -> dict[str, float | None]:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import ray
 
 from cluster.storage import atomic_write_json, read_json
+from train_jobs.collate import IGNORE_INDEX
 from train_jobs.dataset_files import LABEL_COLUMN, label_text
 from train_jobs.models import tokenizer_fingerprint
 
@@ -81,6 +82,35 @@ def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], 
     return pa.table(out)
 
 
+def tokenize_words_batch(batch: pa.Table, *, model_dir: str, label2id: dict[str, int], max_seq_length: int,
+                         keep_text: bool) -> pa.Table:
+    """Pre-split words to sub-tokens; each word's first sub-token carries its tag, the rest -100."""
+    tok = load_fast_tokenizer(model_dir)
+    words, tags = batch.column("tokens").to_pylist(), batch.column("tags").to_pylist()
+    enc = tok(words, is_split_into_words=True, truncation=True, max_length=max_seq_length,
+              return_attention_mask=False)
+    labels = []
+    for i, sentence_tags in enumerate(tags):
+        row, previous = [], None
+        for word in enc.word_ids(i):
+            row.append(IGNORE_INDEX if word is None or word == previous else label2id[sentence_tags[word]])
+            previous = word
+        labels.append(row)
+    out = {"input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
+           "labels": pa.array(labels, type=pa.list_(pa.int32()))}
+    if keep_text:
+        out["tokens"] = pa.array(words, type=pa.list_(pa.string()))
+    return pa.table(out)
+
+
+def _read_sentences(info: dict) -> "ray.data.Dataset":
+    from train_jobs.token_files import iter_sentences
+
+    items = [{"tokens": toks, "tags": tags} for _, toks, tags in iter_sentences(Path(info["path"]), info["format"],
+                                                                              "file")]
+    return ray.data.from_items(items)
+
+
 def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
     """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key."""
     key = cache_key(spec)
@@ -101,15 +131,15 @@ def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
     for i, split in enumerate(SPLITS):
         info = dataset[split]
         on_progress(i / len(SPLITS), f"tokenising {split} ({info['rows']} rows)")
-        ds = _read(info["path"], info["format"], text_columns + [target])
-        # One CSV file reads as one block; split it so every CPU tokenises.
-        ds = ds.repartition(parallelism).map_batches(
-            tokenize_batch,
-            batch_format="pyarrow",
-            batch_size=1024,
-            fn_kwargs=dict(model_dir=spec["model_dir"], text_columns=text_columns, target=target, label2id=label2id,
-                           max_seq_length=spec["max_seq_length"], keep_text=split == "test"),
-        )
+        common = dict(model_dir=spec["model_dir"], label2id=label2id, max_seq_length=spec["max_seq_length"],
+                      keep_text=split == "test")
+        if dataset.get("task_type") == "token_classification":
+            ds, fn, kwargs = _read_sentences(info), tokenize_words_batch, common
+        else:
+            ds = _read(info["path"], info["format"], text_columns + [target])
+            fn, kwargs = tokenize_batch, dict(common, text_columns=text_columns, target=target)
+        # One file reads as one block; split it so every CPU tokenises.
+        ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
         ds.write_parquet(str(tmp / split))
         rows[split] = info["rows"]
     meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec["max_seq_length"],

@@ -70,7 +70,8 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
     history = read_json(results_dir / "history.json", [])
     final = read_json(results_dir / "final_metrics.json")
     report = read_json(results_dir / "per_class_report.json")
-    target = (f"{len(dataset['labels'])} labels" if dataset.get("labels")
+    target = (f"{len(dataset['labels'])} tags" if dataset.get("task_type") == "token_classification"
+              else f"{len(dataset['labels'])} labels" if dataset.get("labels")
               else "score {min:.3g} to {max:.3g}, mean {mean:.3g}".format(**dataset["train"]["score"]))
     lines = [
         "# Training results",
@@ -93,11 +94,12 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
     if report:
         lines += ["", "## Per class", "", "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
         for label, scores in report.items():
-            if isinstance(scores, dict) and label not in ("macro avg", "weighted avg"):
+            if isinstance(scores, dict) and label not in ("micro avg", "macro avg", "weighted avg"):
                 lines.append(f"| {label} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
                              f"{scores['f1-score']:.3f} | {int(scores['support'])} |")
         lines += ["", "Confusion matrix: `confusion_matrix.csv` and `confusion_matrix.png`."]
-    lines += ["", "Files: `predictions.csv` (test rows with the prediction, and probabilities for classification), "
+    lines += ["", "Files: `predictions.csv` or, for token classification, `predictions.jsonl` (test rows with "
+              "the prediction, and probabilities for classification), "
               "`config.json`, `dataset.json`, `history.json`, `final_metrics.json`"
               + (", `per_class_report.json`." if report else ".")]
     dest = results_dir / "summary.md"

@@ -19,12 +19,14 @@ import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import (AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer,
+                          get_linear_schedule_with_warmup)
 from transformers import set_seed
 
 from cluster.storage import atomic_write_json
-from train_jobs.collate import PadCollate
-from train_jobs.metrics import classification_metrics, per_class_report, regression_metrics
+from train_jobs.collate import IGNORE_INDEX, PadCollate
+from train_jobs.metrics import (classification_metrics, entity_report, per_class_report, regression_metrics,
+                                token_metrics)
 from train_jobs.progress import ProgressReporter
 
 EVAL_BATCH = 128
@@ -66,6 +68,37 @@ def _evaluate(model, test_ds, collate, device, cfg: dict, keep_predictions: bool
     return metrics, (probs_np, labels_np, texts)
 
 
+def _evaluate_tokens(model, test_ds, collate, device, cfg: dict, keep_predictions: bool):
+    """Entity-level metrics over the words of the test split (their first sub-tokens)."""
+    id2label = dict(enumerate(cfg["labels"]))
+    model.eval()
+    true_tags, pred_tags, words = [], [], []
+    with torch.no_grad():
+        for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
+            tensors = collate(batch)
+            preds = model(**_model_inputs(tensors, device)).logits.argmax(-1).cpu().numpy()
+            labels = tensors["labels"].numpy()
+            for i in range(len(labels)):
+                keep = labels[i] != IGNORE_INDEX
+                true_tags.append([id2label[int(t)] for t in labels[i][keep]])
+                pred_tags.append([id2label[int(t)] for t in preds[i][keep]])
+            if keep_predictions:
+                words.extend(list(w) for w in batch["tokens"])
+    model.train()
+    return token_metrics(cfg["eval_metrics"], true_tags, pred_tags), (true_tags, pred_tags, words)
+
+
+def _write_token_results(results_dir: Path, predictions) -> None:
+    true_tags, pred_tags, words = predictions
+    atomic_write_json(results_dir / "per_class_report.json", entity_report(true_tags, pred_tags))
+    tmp = results_dir / ".predictions.jsonl.tmp"
+    with open(tmp, "w") as f:
+        for toks, true, pred in zip(words, true_tags, pred_tags):
+            # Words cut by max_seq_length have no prediction; they are left out here too.
+            f.write(json.dumps({"tokens": toks[: len(true)], "tags": true, "predicted": pred}) + "\n")
+    tmp.replace(results_dir / "predictions.jsonl")
+
+
 def _write_csv(path: Path, header: list[str], rows) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
@@ -76,6 +109,8 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
 
 
 def _write_final_results(results_dir: Path, cfg: dict, predictions) -> None:
+    if cfg["task_type"] == "token_classification":
+        return _write_token_results(results_dir, predictions)
     probs, labels, texts = predictions
     if cfg["task_type"] == "regression":
         _write_csv(results_dir / "predictions.csv", [*texts, "score", "prediction"],
@@ -125,8 +160,9 @@ def head_config(cfg: dict) -> dict:
     if cfg["task_type"] == "regression":
         return {"num_labels": 1, "problem_type": "regression"}
     labels = cfg["labels"]
-    return {"num_labels": len(labels), "problem_type": "single_label_classification",
-            "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
+    head = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)}}
+    return head if cfg["task_type"] == "token_classification" else {**head, "problem_type": "single_label_classification"}
 
 
 def train_loop_per_worker(cfg: dict) -> None:
@@ -138,7 +174,9 @@ def train_loop_per_worker(cfg: dict) -> None:
     device = ray.train.torch.get_device()
 
     tokenizer = AutoTokenizer.from_pretrained(cfg["model_dir"], use_fast=True)
-    model = AutoModelForSequenceClassification.from_pretrained(cfg["model_dir"], **head_config(cfg))
+    tokens_task = cfg["task_type"] == "token_classification"
+    model_class = AutoModelForTokenClassification if tokens_task else AutoModelForSequenceClassification
+    model = model_class.from_pretrained(cfg["model_dir"], **head_config(cfg))
     model = ray.train.torch.prepare_model(model)  # moves to device; DDP when world > 1
     core = model.module if hasattr(model, "module") else model
     collate = PadCollate(tokenizer.pad_token_id or 0)
@@ -158,7 +196,8 @@ def train_loop_per_worker(cfg: dict) -> None:
     def evaluate(epoch: int, step: int, final: bool, epoch_loss: Optional[float]) -> dict:
         if rank != 0:
             return {}
-        metrics, predictions = _evaluate(core, test_ds, collate, device, cfg, keep_predictions=final)
+        evaluate_split = _evaluate_tokens if tokens_task else _evaluate
+        metrics, predictions = evaluate_split(core, test_ds, collate, device, cfg, keep_predictions=final)
         entry = {"epoch": epoch, "step": step, "train_loss": epoch_loss, **metrics}
         history.append(entry)
         atomic_write_json(results_dir / "history.json", history)

@@ -1,0 +1,104 @@
+"""Token classification uploads: JSONL `{"tokens": [...], "tags": [...]}` or CoNLL (`token<TAB>tag`, blank
+line between sentences). Problems are reported with file, line and column, like the text uploads."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+from cluster.errors import BadDataset
+from train_jobs.dataset_files import _decoded_lines
+
+TOKEN_FORMATS = ("jsonl", "conll")
+
+
+def detect_token_format(path: Path, filename: str = "") -> str:
+    suffix = Path(filename or path.name).suffix.lower().lstrip(".")
+    if suffix in ("jsonl", "json", "ndjson"):
+        return "jsonl"
+    if suffix in ("conll", "conllu", "txt", "tsv", "bio", "iob"):
+        return "conll"
+    with open(path, "rb") as f:
+        return "jsonl" if f.read(4096).lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{") else "conll"
+
+
+def iter_sentences(path: Path, fmt: str, name: str) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(line of the sentence's start, tokens, tags) for each sentence; raises BadDataset on bad lines."""
+    if fmt == "jsonl":
+        for line_no, line in enumerate(_decoded_lines(path, name), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BadDataset(f"{name}: line {line_no}, column {e.colno}: invalid JSON ({e.msg})") from None
+            tokens, tags = (row.get("tokens"), row.get("tags")) if isinstance(row, dict) else (None, None)
+            if not isinstance(tokens, list) or not isinstance(tags, list):
+                raise BadDataset(f"{name}: line {line_no}: expected an object with lists 'tokens' and 'tags'")
+            if len(tokens) != len(tags):
+                raise BadDataset(f"{name}: line {line_no}: {len(tokens)} tokens but {len(tags)} tags")
+            for i, (tok, tag) in enumerate(zip(tokens, tags)):
+                if not isinstance(tok, str) or not tok.strip():
+                    raise BadDataset(f"{name}: line {line_no}, token {i + 1}: empty or non-string token")
+                if not isinstance(tag, str) or not tag.strip():
+                    raise BadDataset(f"{name}: line {line_no}, token {i + 1} ({tok}): empty or non-string tag")
+            if tokens:
+                yield line_no, tokens, [t.strip() for t in tags]
+        return
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 1
+    for line_no, line in enumerate(_decoded_lines(path, name), 1):
+        fields = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+        if not line.strip():
+            if tokens:
+                yield start, tokens, tags
+            tokens, tags, start = [], [], line_no + 1
+            continue
+        if line.startswith("-DOCSTART-"):
+            continue
+        if len(fields) < 2 or not fields[0].strip() or not fields[-1].strip():
+            raise BadDataset(f"{name}: line {line_no}, column 2: expected 'token<TAB>tag'")
+        tokens.append(fields[0].strip())
+        tags.append(fields[-1].strip())
+    if tokens:
+        yield start, tokens, tags
+
+
+def scan_token_file(path: Path, name: str, filename: str = "") -> dict:
+    if path.stat().st_size == 0:
+        raise BadDataset(f"{name}: the file is empty; upload JSONL with tokens and tags, or CoNLL")
+    fmt = detect_token_format(path, filename)
+    counts: Counter[str] = Counter()
+    sentences = tokens = 0
+    for _, toks, tags in iter_sentences(path, fmt, name):
+        counts.update(tags)
+        sentences += 1
+        tokens += len(toks)
+    if sentences == 0:
+        raise BadDataset(f"{name}: no sentences found")
+    return {"filename": filename or path.name, "format": fmt, "columns": ["tokens", "tags"],
+            "text_columns": ["tokens"], "rows": sentences, "tokens": tokens, "label_counts": dict(sorted(counts.items())),
+            "bytes": path.stat().st_size}
+
+
+def ordered_tags(tags) -> list[str]:
+    """"O" first, then by entity type with B- before I-, so the label map reads naturally."""
+    return sorted(tags, key=lambda t: (t != "O", t[2:] if t[1:2] == "-" else t, t))
+
+
+def summarise_token_dataset(train: Path, test: Path, train_name: str = "", test_name: str = "") -> dict:
+    tr = scan_token_file(train, "train_file", train_name)
+    te = scan_token_file(test, "test_file", test_name)
+    unseen = [t for t in te["label_counts"] if t not in tr["label_counts"]]
+    if unseen:
+        line = next(start for start, _, tags in iter_sentences(test, te["format"], "test_file") if unseen[0] in tags)
+        raise BadDataset(f"test_file: line {line}: tag {unseen[0]!r} does not occur in train_file"
+                         + (f" ({len(unseen)} unseen tags: {unseen[:10]})" if len(unseen) > 1 else ""))
+    labels = ordered_tags(tr["label_counts"])
+    if len(labels) < 2:
+        raise BadDataset(f"train_file: needs at least 2 distinct tags, found {labels}")
+    return {"task_type": "token_classification", "pair": False, "labels": labels, "target": "tags",
+            "train": tr, "test": te}
