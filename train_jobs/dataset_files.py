@@ -36,7 +36,7 @@ def detect_format(path: Path, filename: str = "") -> str:
     return "tsv" if b"\t" in first_line else "csv"
 
 
-def _decoded_lines(path: Path, name: str) -> Iterator[str]:
+def decoded_lines(path: Path, name: str) -> Iterator[str]:
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, 1):
             if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -52,7 +52,7 @@ def _decoded_lines(path: Path, name: str) -> Iterator[str]:
 def iter_records(path: Path, fmt: str, name: str) -> Iterator[tuple[int, dict]]:
     """Yield (line number, row) pairs; raises BadDataset on malformed lines."""
     if fmt == "jsonl":
-        for line_no, line in enumerate(_decoded_lines(path, name), 1):
+        for line_no, line in enumerate(decoded_lines(path, name), 1):
             if not line.strip():
                 continue
             try:
@@ -63,7 +63,7 @@ def iter_records(path: Path, fmt: str, name: str) -> Iterator[tuple[int, dict]]:
                 raise BadDataset(f"{name}: line {line_no}: expected a JSON object per line")
             yield line_no, row
         return
-    reader = csv.reader(_decoded_lines(path, name), delimiter="\t" if fmt == "tsv" else ",")
+    reader = csv.reader(decoded_lines(path, name), delimiter="\t" if fmt == "tsv" else ",")
     try:
         header = next(reader)
     except StopIteration:

@@ -44,26 +44,37 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
 
 
+def _run_and_report(job_id: str, progress_method: str, finish_method: str, work, expected=()) -> None:
+    """Run `work(on_progress)` in a job actor, report progress and the end to the session, then exit.
+
+    Errors of the `expected` types carry a message for the user as is; others are shortened.
+    """
+    session = _session()
+
+    def on_progress(fraction: float, message: str) -> None:
+        getattr(session, progress_method).remote(job_id, fraction, message)
+
+    try:
+        _deliver(finish_method, job_id, work(on_progress), None)
+    except expected as e:
+        _deliver(finish_method, job_id, None, str(e))
+    except Exception as e:  # reported to the user through the session
+        traceback.print_exc()
+        _deliver(finish_method, job_id, None, _short_error(e))
+    ray.actor.exit_actor()
+
+
 @ray.remote(num_cpus=0, max_restarts=0)
 class PreprocessJob:
     def run(self, spec: dict) -> None:
         from train_jobs.models import resolve_model
         from train_jobs.preprocess import build_cache
 
-        job_id = spec["job_id"]
-        session = _session()
+        def work(on_progress):
+            model_dir = str(resolve_model(spec["model"], Path(spec["models_dir"])))
+            return build_cache({**spec, "model_dir": model_dir}, on_progress)
 
-        def on_progress(fraction: float, message: str) -> None:
-            session.preprocess_progress.remote(job_id, fraction, message)
-
-        try:
-            spec = {**spec, "model_dir": str(resolve_model(spec["model"], Path(spec["models_dir"])))}
-            cache = build_cache(spec, on_progress)
-            _deliver("finish_preprocess", job_id, cache, None)
-        except Exception as e:  # reported to the user through the session
-            traceback.print_exc()
-            _deliver("finish_preprocess", job_id, None, _short_error(e))
-        ray.actor.exit_actor()
+        _run_and_report(spec["job_id"], "preprocess_progress", "finish_preprocess", work)
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -71,20 +82,8 @@ class ImportJob:
     def run(self, spec: dict) -> None:
         from train_jobs.model_import import ImportFailed, import_model
 
-        job_id = spec["job_id"]
-        session = _session()
-
-        def on_progress(fraction: float, message: str) -> None:
-            session.import_progress.remote(job_id, fraction, message)
-
-        try:
-            _deliver("finish_import", job_id, import_model(spec, on_progress), None)
-        except ImportFailed as e:  # the message already says what to fix
-            _deliver("finish_import", job_id, None, str(e))
-        except Exception as e:
-            traceback.print_exc()
-            _deliver("finish_import", job_id, None, _short_error(e))
-        ray.actor.exit_actor()
+        _run_and_report(spec["job_id"], "import_progress", "finish_import",
+                        lambda on_progress: import_model(spec, on_progress), expected=(ImportFailed,))
 
 
 @ray.remote(num_cpus=0, max_restarts=0)

@@ -3,13 +3,12 @@ line between sentences). Problems are reported with file, line and column, like 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
 from cluster.errors import BadDataset
-from train_jobs.dataset_files import _decoded_lines
+from train_jobs.dataset_files import decoded_lines, iter_records
 
 TOKEN_FORMATS = ("jsonl", "conll")
 
@@ -27,14 +26,8 @@ def detect_token_format(path: Path, filename: str = "") -> str:
 def iter_sentences(path: Path, fmt: str, name: str) -> Iterator[tuple[int, list[str], list[str]]]:
     """(line of the sentence's start, tokens, tags) for each sentence; raises BadDataset on bad lines."""
     if fmt == "jsonl":
-        for line_no, line in enumerate(_decoded_lines(path, name), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BadDataset(f"{name}: line {line_no}, column {e.colno}: invalid JSON ({e.msg})") from None
-            tokens, tags = (row.get("tokens"), row.get("tags")) if isinstance(row, dict) else (None, None)
+        for line_no, row in iter_records(path, "jsonl", name):
+            tokens, tags = row.get("tokens"), row.get("tags")
             if not isinstance(tokens, list) or not isinstance(tags, list):
                 raise BadDataset(f"{name}: line {line_no}: expected an object with lists 'tokens' and 'tags'")
             if len(tokens) != len(tags):
@@ -50,7 +43,7 @@ def iter_sentences(path: Path, fmt: str, name: str) -> Iterator[tuple[int, list[
     tokens: list[str] = []
     tags: list[str] = []
     start = 1
-    for line_no, line in enumerate(_decoded_lines(path, name), 1):
+    for line_no, line in enumerate(decoded_lines(path, name), 1):
         fields = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
         if not line.strip():
             if tokens:
