@@ -7,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from transformers import AutoModelForSequenceClassification
 
 from conftest import TINY_MODEL

@@ -8,7 +8,6 @@ renamed into the catalogue, so a failed import leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -19,7 +18,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
-from cluster.errors import BadDataset, InvalidParameters
+from cluster.errors import InvalidParameters
 from cluster.storage import atomic_write_json, is_inside, read_json
 from train_jobs.models import TOKENIZER_FILES
 
