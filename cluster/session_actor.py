@@ -58,6 +58,8 @@ class SessionActor:
         self.record: Optional[SessionRecord] = SessionRecord(**raw) if raw else None
         self._last_progress_save = 0.0
         if self.record:
+            # Fields added to the config since this record was written take their defaults.
+            self.record.config = TrainingConfigParams(**self.record.config).model_dump()
             self._recover_interrupted_jobs()
 
     # ---- persistence -------------------------------------------------------------
@@ -223,7 +225,8 @@ class SessionActor:
         old = r.dataset
         r.dataset = {**summary, "dir": str(target)}
         self._to_setup(r)
-        target = f"{len(summary['labels'])} labels" if summary["labels"] else "numeric scores"
+        target = (f"{len(summary['labels'])} labels" + (" (multi-label)" if summary.get("multi_label") else "")
+                  if summary["labels"] else "numeric scores")
         r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows, "
                      f"{target}; call /preprocess next")
         self._save()

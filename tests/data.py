@@ -82,3 +82,38 @@ def ner_files(folder: Path, train_rows: int = 120, test_rows: int = 30) -> tuple
     train.write_text("".join(json.dumps({"tokens": t, "tags": g}) + "\n" for t, g in ner_sentences(train_rows, 7)))
     test.write_text("\n".join("".join(f"{tok}\t{tag}\n" for tok, tag in zip(t, g)) for t, g in ner_sentences(test_rows, 8)))
     return train, test
+
+
+ASPECTS = {"acting": ["the actors", "the cast"], "music": ["the songs", "the score"],
+           "plot": ["the story", "the twists"]}
+
+
+def aspect_rows(n: int, seed: int) -> list[tuple[str, list[str]]]:
+    """Multi-label rows: each text mentions a random set of aspects (possibly none), which are its labels."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        chosen = [a for a in ASPECTS if rng.random() < 0.45]
+        parts = [f"{rng.choice(ASPECTS[a])} {rng.choice(['were', 'felt'])} {rng.choice(POSITIVE + NEGATIVE)}"
+                 for a in chosen]
+        rows.append(((" and ".join(parts) or f"we went on {rng.choice(['monday', 'friday'])}"), chosen))
+    return rows
+
+
+def multilabel_files(folder: Path, form: str, train_rows: int = 160, test_rows: int = 40) -> tuple[Path, Path]:
+    """`jsonl`: a `labels` list per row; `csv`: `labels` joined by '|'; `flags`: one 0/1 `label_<name>` column each."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(name, rows):
+        if form == "jsonl":
+            path = folder / f"{name}.jsonl"
+            path.write_text("".join(json.dumps({"text": t, "labels": labels}) + "\n" for t, labels in rows))
+            return path
+        if form == "csv":
+            return write_csv(folder / f"{name}.csv", ["text", "labels"], [(t, "|".join(ls)) for t, ls in rows])
+        return write_csv(folder / f"{name}.csv", ["text", *(f"label_{a}" for a in ASPECTS)],
+                         [(t, *(int(a in ls) for a in ASPECTS)) for t, ls in rows])
+
+    return write("ml_train", aspect_rows(train_rows, 9)), write("ml_test", aspect_rows(test_rows, 10))

@@ -102,3 +102,11 @@ def test_pad_collate_is_the_ray_collate_form_of_pad_batch():
     assert set(got) == set(expected)
     for name in got:
         assert torch.equal(got[name], expected[name])
+
+
+def test_multi_hot_labels_become_float_rows():
+    hot = np.empty(2, dtype=object)
+    hot[0], hot[1] = np.array([1.0, 0.0, 1.0], np.float32), np.array([0.0, 0.0, 0.0], np.float32)
+    for labels in (hot, np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]], np.float32)):
+        out = pad_batch({"input_ids": np.array([[1, 2], [3, 4]]), "labels": labels})
+        assert out["labels"].dtype == torch.float32 and out["labels"].tolist() == [[1, 0, 1], [0, 0, 0]]

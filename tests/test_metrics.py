@@ -140,3 +140,34 @@ def test_regression_metrics_match_their_definitions():
     assert got["pearson"] == pytest.approx(np.corrcoef(y, p)[0, 1])
     assert got["spearman"] == pytest.approx(0.9)  # prediction ranks 1,2,3,5,4: 1 - 6*2/(5*24)
     assert regression_metrics(["pearson"], y, np.ones(5))["pearson"] is None  # undefined for a constant
+
+
+# Multi-label: 3 labels, 4 rows; threshold 0.5.
+YM = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+PM = np.array([[0.9, 0.2, 0.7], [0.1, 0.8, 0.6], [0.6, 0.3, 0.1], [0.2, 0.1, 0.4]])
+# Predicted: [1,0,1] exact, [0,1,1] one FP, [1,0,0] one FN, [0,0,0] exact. TP=4, FP=1, FN=1.
+
+
+def test_multi_label_metrics_by_hand():
+    m = classification_metrics(["accuracy", "f1", "precision", "recall", "roc_auc"], YM, PM, threshold=0.5)
+    assert m["accuracy"] == pytest.approx(2 / 4)  # exact match of the whole set
+    assert m["precision"] == pytest.approx(4 / 5) and m["recall"] == pytest.approx(4 / 5)
+    assert m["f1"] == pytest.approx(4 / 5)
+    assert m["roc_auc"] == pytest.approx(1.0)  # every label ranks its positives above its negatives
+
+
+def test_multi_label_threshold_moves_predictions():
+    low = classification_metrics(["recall", "precision"], YM, PM, threshold=0.05)
+    assert low["recall"] == 1.0 and low["precision"] == pytest.approx(5 / 12)
+
+
+def test_multi_label_every_metric_is_defined():
+    m = classification_metrics(ALL, YM, PM, threshold=0.5)
+    assert all(isinstance(m[name], float) for name in ALL), m
+
+
+def test_multi_label_per_class_report():
+    preds = (PM >= 0.5).astype(int)
+    report = per_class_report(YM, preds, {0: "a", 1: "b", 2: "c"})
+    assert report["a"]["recall"] == pytest.approx(1.0) and report["c"]["precision"] == pytest.approx(0.5)
+    assert report["b"]["support"] == 2

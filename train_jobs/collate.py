@@ -29,11 +29,14 @@ def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, 
 
 
 def _labels(labels: np.ndarray, width: int) -> torch.Tensor:
-    """Class ids as int64, regression scores as float32, per-token ids padded with -100 (ignored by the loss).
+    """Class ids as int64; regression scores and multi-hot rows as float32; per-token ids padded with -100.
 
     Always a copy: Ray's arrays are read-only.
     """
-    if labels.dtype == object or labels.ndim == 2:  # one label per token
+    rows = labels.dtype == object or labels.ndim == 2
+    if rows and np.asarray(labels[0]).dtype.kind == "f":  # multi-label: one 0/1 float per label
+        return torch.tensor(np.stack(labels), dtype=torch.float32)
+    if rows:  # one label per token
         out = np.full((len(labels), width), IGNORE_INDEX, dtype=np.int64)
         for i, row in enumerate(labels):
             out[i, : len(row)] = row

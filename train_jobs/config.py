@@ -35,6 +35,8 @@ class TrainingConfigParams(BaseModel):
     weight_decay: float = Field(0.0, ge=0, le=1)
     num_workers: Optional[int] = Field(None, ge=1, description="Ray Train workers; default from the cluster.")
     use_gpu: Optional[bool] = Field(None, description="Default: use GPUs when the cluster has them.")
+    multi_label_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Multi-label data: a label is predicted when its probability reaches this.")
 
     @model_validator(mode="after")
     def _known_metrics(self) -> "TrainingConfigParams":

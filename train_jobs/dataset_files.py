@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -17,7 +18,10 @@ from cluster.errors import BadDataset
 FORMATS = ("csv", "tsv", "jsonl")
 TEXT_COLUMNS = (("text",), ("text_a", "text_b"))
 LABEL_COLUMN = "label"
-TARGET_COLUMNS = {"sequence_classification": LABEL_COLUMN, "regression": "score"}
+LABELS_COLUMN = "labels"  # multi-label: a list per row
+FLAG_PREFIX = "label_"  # multi-label: one 0/1 column per label
+SCORE_COLUMN = "score"
+LABEL_SEPARATOR = "|"
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -82,17 +86,41 @@ def iter_records(path: Path, fmt: str, name: str) -> Iterator[tuple[int, dict]]:
         yield line_no, dict(zip(header, fields))
 
 
-def _text_columns(columns: list[str], name: str, task: str) -> tuple[str, ...]:
-    target = TARGET_COLUMNS[task]
+@dataclass(frozen=True)
+class Target:
+    """Where a row's target lives: `label`, `labels` (a list), several `label_<name>` flags, or `score`."""
+
+    kind: str  # "label" | "labels" | "flags" | "score"
+    columns: tuple[str, ...]
+
+    @property
+    def multi_label(self) -> bool:
+        return self.kind in ("labels", "flags")
+
+    def flag_labels(self) -> list[str]:
+        return [c[len(FLAG_PREFIX):] for c in self.columns]
+
+
+def find_target(columns: list[str], task: str) -> Optional[Target]:
+    if task == "regression":
+        return Target("score", (SCORE_COLUMN,)) if SCORE_COLUMN in columns else None
+    if LABEL_COLUMN in columns:
+        return Target("label", (LABEL_COLUMN,))
+    if LABELS_COLUMN in columns:
+        return Target("labels", (LABELS_COLUMN,))
+    flags = tuple(c for c in columns if c.startswith(FLAG_PREFIX) and len(c) > len(FLAG_PREFIX))
+    return Target("flags", flags) if len(flags) >= 2 else None
+
+
+def _layout(columns: list[str], name: str, task: str) -> tuple[tuple[str, ...], Target]:
+    target = find_target(columns, task)
     for candidate in reversed(TEXT_COLUMNS):
-        if all(c in columns for c in candidate):
-            if target not in columns:
-                break
-            return candidate
-    raise BadDataset(
-        f"{name}: line 1: columns {columns} do not fit {task}; "
-        f"expected 'text,{target}' or 'text_a,text_b,{target}'"
-    )
+        if target and all(c in columns for c in candidate):
+            return candidate, target
+    expected = ("'text,score' or 'text_a,text_b,score'" if task == "regression" else
+                "'text,label' or 'text_a,text_b,label'; for multi-label, 'text,labels' (a list per row) "
+                "or 'text' with two or more 'label_<name>' columns of 0/1")
+    raise BadDataset(f"{name}: line 1: columns {columns} do not fit {task}; expected {expected}")
 
 
 def _score(value) -> Optional[float]:
@@ -103,6 +131,55 @@ def _score(value) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return score if score == score and abs(score) != float("inf") else None
+
+
+def label_set(value) -> Optional[list[str]]:
+    """A row's labels for multi-label: a list, a JSON list in a string, or names joined by '|'; '' is none."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                return None
+        else:
+            value = [part for part in text.split(LABEL_SEPARATOR) if part.strip()]
+    if not isinstance(value, list):
+        return None
+    labels = [label_text(v) for v in value]
+    return None if None in labels else list(dict.fromkeys(labels))
+
+
+FLAG_VALUES = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0": False}
+
+
+def flag(value) -> Optional[bool]:
+    """A 0/1 label column's value (also true/false)."""
+    if isinstance(value, bool):
+        return value
+    return FLAG_VALUES.get(str(value).strip().lower()) if value is not None else None
+
+
+def row_labels(row: dict, target: Target) -> Optional[list[str]]:
+    """The labels of one row (one for single-label), or None where the value cannot be read."""
+    if target.kind == "label":
+        label = label_text(row.get(LABEL_COLUMN))
+        return None if label is None else [label]
+    if target.kind == "labels":
+        return label_set(row.get(LABELS_COLUMN))
+    flags = [flag(row.get(c)) for c in target.columns]
+    return None if None in flags else [name for name, on in zip(target.flag_labels(), flags) if on]
+
+
+def _label_problem(row: dict, target: Target) -> tuple[str, str]:
+    """The column at fault and what to fix there."""
+    if target.kind == "label":
+        return LABEL_COLUMN, "missing label; every row needs a label"
+    if target.kind == "labels":
+        return LABELS_COLUMN, (f"{row.get(LABELS_COLUMN)!r} is not a list of labels; write a JSON list, or "
+                               f"names joined by '{LABEL_SEPARATOR}' (empty for none)")
+    bad = next(c for c in target.columns if flag(row.get(c)) is None)
+    return bad, f"{row.get(bad)!r} is not 0 or 1 (true/false also work)"
 
 
 def label_text(value) -> Optional[str]:
@@ -123,17 +200,18 @@ def scan_file(path: Path, name: str, filename: str = "", task: str = "sequence_c
     fmt = detect_format(path, filename)
     columns: Optional[list[str]] = None
     text_cols: tuple[str, ...] = ()
+    target: Optional[Target] = None
     counts: Counter[str] = Counter()
     scores: list[float] = []
-    rows = 0
+    rows = unlabelled = 0
     for line_no, row in iter_records(path, fmt, name):
         if "__header__" in row:
             columns = row["__header__"]
-            text_cols = _text_columns(columns, name, task)
+            text_cols, target = _layout(columns, name, task)
             continue
         if columns is None:  # JSONL: the first object fixes the columns
             columns = list(row)
-            text_cols = _text_columns(columns, name, task)
+            text_cols, target = _layout(columns, name, task)
         col_no = {c: i + 1 for i, c in enumerate(columns)}
         for col in text_cols:
             value = row.get(col)
@@ -141,20 +219,19 @@ def scan_file(path: Path, name: str, filename: str = "", task: str = "sequence_c
                 raise BadDataset(
                     f"{name}: line {line_no}, column {col_no.get(col, '?')} ({col}): empty or missing text"
                 )
-        if task == "regression":
-            score = _score(row.get("score"))
+        if target.kind == "score":
+            score = _score(row.get(SCORE_COLUMN))
             if score is None:
-                raise BadDataset(f"{name}: line {line_no}, column {col_no.get('score', '?')} (score): "
-                                 f"{row.get('score')!r} is not a number; every row needs a numeric score")
+                raise BadDataset(f"{name}: line {line_no}, column {col_no.get(SCORE_COLUMN, '?')} (score): "
+                                 f"{row.get(SCORE_COLUMN)!r} is not a number; every row needs a numeric score")
             scores.append(score)
         else:
-            label = label_text(row.get(LABEL_COLUMN))
-            if label is None:
-                raise BadDataset(
-                    f"{name}: line {line_no}, column {col_no.get(LABEL_COLUMN, '?')} ({LABEL_COLUMN}): "
-                    "missing label; every row needs a label"
-                )
-            counts[label] += 1
+            labels = row_labels(row, target)
+            if labels is None:
+                where, problem = _label_problem(row, target)
+                raise BadDataset(f"{name}: line {line_no}, column {col_no.get(where, '?')} ({where}): {problem}")
+            counts.update(labels)
+            unlabelled += not labels
         rows += 1
     if rows == 0:
         raise BadDataset(f"{name}: no data rows after the header")
@@ -163,13 +240,18 @@ def scan_file(path: Path, name: str, filename: str = "", task: str = "sequence_c
         "format": fmt,
         "columns": columns,
         "text_columns": list(text_cols),
+        "target_columns": list(target.columns),
         "rows": rows,
         "bytes": path.stat().st_size,
     }
-    if task == "regression":
+    if target.kind == "score":
         summary["score"] = {"min": min(scores), "max": max(scores), "mean": sum(scores) / len(scores)}
     else:
         summary["label_counts"] = dict(sorted(counts.items()))
+        if target.multi_label:
+            summary["rows_without_labels"] = unlabelled
+            if target.kind == "flags":  # every label column counts, even one never set
+                summary["label_counts"] = {label: counts[label] for label in target.flag_labels()}
     return summary
 
 
@@ -182,9 +264,9 @@ def ordered_labels(labels) -> list[str]:
         return sorted(labels)
 
 
-def first_line_with_label(path: Path, fmt: str, name: str, label: str) -> int:
+def first_line_with_label(path: Path, fmt: str, name: str, label: str, target: Target) -> int:
     for line_no, row in iter_records(path, fmt, name):
-        if "__header__" not in row and label_text(row.get(LABEL_COLUMN)) == label:
+        if "__header__" not in row and label in (row_labels(row, target) or []):
             return line_no
     return 0
 
@@ -202,25 +284,23 @@ def summarise_dataset(train: Path, test: Path, train_name: str = "", test_name: 
         raise BadDataset(
             f"test_file: line 1: text columns {te['text_columns']} differ from train_file's {tr['text_columns']}"
         )
+    if tr["target_columns"] != te["target_columns"]:
+        raise BadDataset(f"test_file: line 1: label columns {te['target_columns']} differ from train_file's "
+                         f"{tr['target_columns']}; both files need the same ones")
+    target = find_target(tr["columns"], task)
+    common = {"task_type": task, "pair": len(tr["text_columns"]) == 2, "multi_label": target.multi_label,
+              "target": target.columns[0] if len(target.columns) == 1 else list(target.columns)}
     if task == "regression":
-        return {"task_type": task, "pair": len(tr["text_columns"]) == 2, "labels": [], "target": "score",
-                "train": tr, "test": te}
+        return {**common, "labels": [], "train": tr, "test": te}
     unseen = [label for label in te["label_counts"] if label not in tr["label_counts"]]
     if unseen:
-        line = first_line_with_label(test, te["format"], "test_file", unseen[0])
-        col = te["columns"].index(LABEL_COLUMN) + 1
+        line = first_line_with_label(test, te["format"], "test_file", unseen[0], target)
+        col = te["columns"].index(target.columns[0]) + 1
         raise BadDataset(
-            f"test_file: line {line}, column {col} (label): label {unseen[0]!r} does not occur in train_file"
-            + (f" ({len(unseen)} unseen labels: {unseen[:10]})" if len(unseen) > 1 else "")
+            f"test_file: line {line}, column {col} ({target.columns[0]}): label {unseen[0]!r} does not occur "
+            "in train_file" + (f" ({len(unseen)} unseen labels: {unseen[:10]})" if len(unseen) > 1 else "")
         )
-    labels = ordered_labels(tr["label_counts"])
+    labels = target.flag_labels() if target.kind == "flags" else ordered_labels(tr["label_counts"])
     if len(labels) < 2:
         raise BadDataset(f"train_file: needs at least 2 distinct labels, found {labels}")
-    return {
-        "task_type": task,
-        "pair": len(tr["text_columns"]) == 2,
-        "labels": labels,
-        "target": LABEL_COLUMN,
-        "train": tr,
-        "test": te,
-    }
+    return {**common, "labels": labels, "train": tr, "test": te}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 from scipy import stats
@@ -34,6 +34,19 @@ CLASSIFICATION_METRICS: dict[str, MetricFn] = {
     "matthews_correlation": lambda y, p, _: skm.matthews_corrcoef(y, p),
     "roc_auc": _roc_auc,
 }
+
+# Multi-label (rows of 0/1 per label): the same names. accuracy is exact match of the whole label set;
+# f1, precision and recall are micro averages over every (row, label) decision; matthews_correlation
+# is taken over those decisions too; roc_auc is the macro average over labels.
+MULTI_LABEL_METRICS: dict[str, MetricFn] = {
+    **CLASSIFICATION_METRICS,
+    "f1": lambda y, p, _: skm.f1_score(y, p, average="micro", zero_division=0),
+    "precision": lambda y, p, _: skm.precision_score(y, p, average="micro", zero_division=0),
+    "recall": lambda y, p, _: skm.recall_score(y, p, average="micro", zero_division=0),
+    "matthews_correlation": lambda y, p, _: skm.matthews_corrcoef(y.ravel(), p.ravel()),
+    "roc_auc": lambda y, _, pr: skm.roc_auc_score(y, pr, average="macro"),
+}
+assert MULTI_LABEL_METRICS.keys() == CLASSIFICATION_METRICS.keys()
 
 
 REGRESSION_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
@@ -85,13 +98,25 @@ def regression_metrics(names: list[str], targets: np.ndarray, predictions: np.nd
     return out
 
 
-def classification_metrics(names: list[str], labels: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
-    """Metrics by name; a metric undefined on this data (e.g. roc_auc with one class) is None."""
-    preds = probs.argmax(axis=1)
+def predicted_classes(probs: np.ndarray, threshold: Optional[float] = None) -> np.ndarray:
+    """Class ids (argmax) for single-label; 0/1 rows (probability >= threshold) for multi-label."""
+    return probs.argmax(axis=1) if threshold is None else (probs >= threshold).astype(np.int64)
+
+
+def classification_metrics(names: list[str], labels: np.ndarray, probs: np.ndarray,
+                           threshold: Optional[float] = None) -> dict[str, float | None]:
+    """Metrics by name; a metric undefined on this data (e.g. roc_auc with one class) is None.
+
+    `threshold` given: multi-label, `labels` are 0/1 rows and `probs` per-label sigmoid outputs.
+    """
+    table = CLASSIFICATION_METRICS if threshold is None else MULTI_LABEL_METRICS
+    if threshold is not None:
+        labels = labels.astype(np.int64)
+    preds = predicted_classes(probs, threshold)
     out: dict[str, float | None] = {}
     for name in names:
         try:
-            value = float(CLASSIFICATION_METRICS[name](labels, preds, probs))
+            value = float(table[name](labels, preds, probs))
             out[name] = None if math.isnan(value) else value
         except ValueError:
             out[name] = None
@@ -99,6 +124,7 @@ def classification_metrics(names: list[str], labels: np.ndarray, probs: np.ndarr
 
 
 def per_class_report(labels: np.ndarray, preds: np.ndarray, id2label: dict[int, str]) -> dict:
+    """Precision, recall, f1 and support per class; for multi-label, `labels` and `preds` are 0/1 rows."""
     ids = sorted(id2label)
     return skm.classification_report(
         labels, preds, labels=ids, target_names=[id2label[i] for i in ids], output_dict=True, zero_division=0

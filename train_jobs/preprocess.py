@@ -13,12 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 import ray
 
 from cluster.storage import atomic_write_json, read_json
 from train_jobs.collate import IGNORE_INDEX
-from train_jobs.dataset_files import LABEL_COLUMN, label_text
+from train_jobs.dataset_files import Target, find_target, row_labels
 from train_jobs.models import tokenizer_fingerprint
 
 CACHE_VERSION = 1
@@ -44,36 +45,64 @@ def cache_key(spec: dict) -> str:
         "text_columns": spec["dataset"]["train"]["text_columns"],
         "labels": spec["dataset"]["labels"],
         "task_type": spec["dataset"].get("task_type", "sequence_classification"),
+        "target": spec["dataset"].get("target"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _read(path: str, fmt: str, columns: list[str]) -> "ray.data.Dataset":
-    if fmt == "jsonl":
-        ds = ray.data.read_json(path, lines=True)
-    else:
-        import pyarrow.csv as pacsv
+def _as_text(value) -> str:
+    """A JSON value as the text a CSV cell would hold, so every format parses the same way."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
 
-        ds = ray.data.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
-            # Everything as strings: a text column of digits must stay text.
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
-        )
+
+def _jsonl_columns(batch: pa.Table, *, columns: list[str]) -> pa.Table:
+    rows = [json.loads(line) for line in batch.column("text").to_pylist() if line.strip()]
+    return pa.table({c: pa.array([_as_text(r.get(c)) for r in rows], type=pa.string()) for c in columns})
+
+
+def _read(path: str, fmt: str, columns: list[str]) -> "ray.data.Dataset":
+    """Every column as strings: a text column of digits stays text, a label list stays one value."""
+    if fmt == "jsonl":
+        # Lines parsed by us, not Arrow's JSON reader, whose type inference breaks on mixed values
+        # (an empty label list in one block, strings in the next).
+        return ray.data.read_text(path).map_batches(_jsonl_columns, batch_format="pyarrow",
+                                                    fn_kwargs={"columns": columns})
+    import pyarrow.csv as pacsv
+
+    ds = ray.data.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
+    )
     return ds.select_columns(columns)
 
 
-def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], target: str,
+def _target_array(batch: pa.Table, target: Target, label2id: dict[str, int]) -> pa.Array:
+    """Class ids (single-label), multi-hot float rows (multi-label) or the score (regression)."""
+    if target.kind == "score":
+        return pa.array([float(v) for v in batch.column(target.columns[0]).to_pylist()], type=pa.float32())
+    rows = batch.select(list(target.columns)).to_pylist()
+    if target.kind == "label":
+        return pa.array([label2id[row_labels(r, target)[0]] for r in rows], type=pa.int64())
+    hot = np.zeros((len(rows), len(label2id)), dtype=np.float32)
+    for i, r in enumerate(rows):
+        hot[i, [label2id[label] for label in row_labels(r, target)]] = 1.0
+    return pa.FixedSizeListArray.from_arrays(pa.array(hot.ravel()), len(label2id))
+
+
+def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], target: Target,
                    label2id: dict[str, int], max_seq_length: int, keep_text: bool) -> pa.Table:
     tok = load_fast_tokenizer(model_dir)
     texts = [[str(t) for t in batch.column(c).to_pylist()] for c in text_columns]
     enc = tok(*texts, truncation=True, max_length=max_seq_length, return_attention_mask=False)
-    values = batch.column(target).to_pylist()
-    if label2id:  # classification: label ids
-        labels = pa.array([label2id[label_text(v)] for v in values], type=pa.int64())
-    else:  # regression: the score itself
-        labels = pa.array([float(v) for v in values], type=pa.float32())
-    out = {"input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())), "labels": labels}
+    out = {"input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
+           "labels": _target_array(batch, target, label2id)}
     if len(text_columns) == 2 and "token_type_ids" in enc:
         out["token_type_ids"] = pa.array(enc["token_type_ids"], type=pa.list_(pa.int8()))
     if keep_text:  # the test split keeps its text for the predictions file
@@ -124,7 +153,8 @@ def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     dataset = spec["dataset"]
     text_columns = dataset["train"]["text_columns"]
-    target = dataset.get("target", LABEL_COLUMN)
+    task = dataset.get("task_type", "sequence_classification")
+    target = find_target(dataset["train"]["columns"], task) if task != "token_classification" else None
     label2id = {label: i for i, label in enumerate(dataset["labels"])}
     parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
     rows = {}
@@ -136,14 +166,15 @@ def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
         if dataset.get("task_type") == "token_classification":
             ds, fn, kwargs = _read_sentences(info), tokenize_words_batch, common
         else:
-            ds = _read(info["path"], info["format"], text_columns + [target])
+            ds = _read(info["path"], info["format"], text_columns + list(target.columns))
             fn, kwargs = tokenize_batch, dict(common, text_columns=text_columns, target=target)
         # One file reads as one block; split it so every CPU tokenises.
         ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
         ds.write_parquet(str(tmp / split))
         rows[split] = info["rows"]
     meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec["max_seq_length"],
-            "labels": dataset["labels"], "text_columns": text_columns, "target": target}
+            "labels": dataset["labels"], "text_columns": text_columns, "target": dataset.get("target"),
+            "multi_label": bool(dataset.get("multi_label"))}
     atomic_write_json(tmp / "meta.json", meta)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)

@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # headless: no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
+from sklearn.metrics import confusion_matrix, multilabel_confusion_matrix  # noqa: E402
 
 from cluster.storage import read_json  # noqa: E402
 
@@ -66,12 +66,49 @@ def confusion(predictions_csv: Path, labels: list[str], csv_dest: Path, png_dest
     return matrix
 
 
+def multilabel_confusion(predictions_csv: Path, labels: list[str], csv_dest: Path,
+                         png_dest: Path) -> Optional[np.ndarray]:
+    """Per label, the counts of true negatives, false positives, false negatives and true positives."""
+    if not predictions_csv.is_file():
+        return None
+    with open(predictions_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+
+    def hot(cell: str) -> list[int]:
+        names = set(cell.split("|")) if cell else set()
+        return [int(label in names) for label in labels]
+
+    matrices = multilabel_confusion_matrix([hot(r["label"]) for r in rows], [hot(r["prediction"]) for r in rows])
+    table = matrices.reshape(len(labels), 4)  # tn, fp, fn, tp per label
+    columns = ["true_negative", "false_positive", "false_negative", "true_positive"]
+    with open(csv_dest, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", *columns])
+        writer.writerows([label, *map(int, row)] for label, row in zip(labels, table))
+    fig, ax = plt.subplots(figsize=(6, max(3.0, 0.35 * len(labels) + 1.5)))
+    ax.imshow(table, cmap="Blues", aspect="auto")
+    ax.set_xticks(range(4), ["TN", "FP", "FN", "TP"])
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(4):
+            ax.text(j, i, int(table[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if table[i, j] > table.max() / 2 else "black")
+    ax.set_title("per-label confusion")
+    fig.tight_layout()
+    fig.savefig(png_dest, dpi=100)
+    plt.close(fig)
+    return table
+
+
 def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool) -> Path:
     history = read_json(results_dir / "history.json", [])
     final = read_json(results_dir / "final_metrics.json")
     report = read_json(results_dir / "per_class_report.json")
     target = (f"{len(dataset['labels'])} tags" if dataset.get("task_type") == "token_classification"
-              else f"{len(dataset['labels'])} labels" if dataset.get("labels")
+              else f"{len(dataset['labels'])} labels" + (" (multi-label, threshold "
+                                                          f"{config.get('multi_label_threshold', 0.5)})"
+                                                          if dataset.get("multi_label") else "")
+              if dataset.get("labels")
               else "score {min:.3g} to {max:.3g}, mean {mean:.3g}".format(**dataset["train"]["score"]))
     lines = [
         "# Training results",
@@ -94,10 +131,11 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
     if report:
         lines += ["", "## Per class", "", "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
         for label, scores in report.items():
-            if isinstance(scores, dict) and label not in ("micro avg", "macro avg", "weighted avg"):
+            if isinstance(scores, dict) and label not in ("micro avg", "macro avg", "weighted avg", "samples avg"):
                 lines.append(f"| {label} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
                              f"{scores['f1-score']:.3f} | {int(scores['support'])} |")
-        lines += ["", "Confusion matrix: `confusion_matrix.csv` and `confusion_matrix.png`."]
+        lines += ["", "Confusion matrix: `confusion_matrix.csv` and `confusion_matrix.png`"
+                  + (" (per label: TN, FP, FN, TP)." if dataset.get("multi_label") else ".")]
     lines += ["", "Files: `predictions.csv` or, for token classification, `predictions.jsonl` (test rows with "
               "the prediction, and probabilities for classification), "
               "`config.json`, `dataset.json`, `history.json`, `final_metrics.json`"
@@ -110,6 +148,7 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
 def write_report(results_dir: Path, config: dict, dataset: dict, stopped: bool) -> None:
     history = read_json(results_dir / "history.json", [])
     plot_curves(history, results_dir / "curves.png")
-    confusion(results_dir / "predictions.csv", dataset.get("labels") or [], results_dir / "confusion_matrix.csv",
-              results_dir / "confusion_matrix.png")
+    draw = multilabel_confusion if dataset.get("multi_label") else confusion
+    draw(results_dir / "predictions.csv", dataset.get("labels") or [], results_dir / "confusion_matrix.csv",
+         results_dir / "confusion_matrix.png")
     write_summary(results_dir, config, dataset, stopped)

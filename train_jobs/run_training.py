@@ -44,7 +44,9 @@ def run_training(spec: dict) -> dict:
     loop_config = {
         **{k: config[k] for k in ("task_type", "batch_size", "epochs", "learning_rate", "seed", "init_eval",
                                   "eval_metrics",
-                                  "epochs_per_test_run", "warmup_ratio", "weight_decay")},
+                                  "epochs_per_test_run", "warmup_ratio", "weight_decay",
+                                  "multi_label_threshold")},
+        "multi_label": bool(dataset.get("multi_label")),
         "run_id": spec["run_id"],
         "model_dir": str(model_dir),
         "labels": dataset["labels"],

@@ -25,8 +25,8 @@ from transformers import set_seed
 
 from cluster.storage import atomic_write_json
 from train_jobs.collate import IGNORE_INDEX, PadCollate
-from train_jobs.metrics import (classification_metrics, entity_report, per_class_report, regression_metrics,
-                                token_metrics)
+from train_jobs.metrics import (classification_metrics, entity_report, per_class_report, predicted_classes,
+                                regression_metrics, token_metrics)
 from train_jobs.progress import ProgressReporter
 
 EVAL_BATCH = 128
@@ -45,16 +45,19 @@ def _model_inputs(batch: dict, device) -> dict:
 def _evaluate(model, test_ds, collate, device, cfg: dict, keep_predictions: bool):
     """Metrics on the whole test split (rank 0 only), plus predictions when asked.
 
-    Outputs are class probabilities for classification and the predicted score for regression.
+    Outputs are class probabilities for classification (per-label sigmoid for multi-label) and the
+    predicted score for regression.
     """
     regression = cfg["task_type"] == "regression"
+    threshold = cfg["multi_label_threshold"] if cfg["multi_label"] else None
+    activation = torch.sigmoid if threshold is not None else lambda x: torch.softmax(x, dim=-1)
     model.eval()
     probs, labels, texts = [], [], {c: [] for c in cfg["text_columns"]}
     with torch.no_grad():
         for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
             tensors = collate(batch)
             logits = model(**_model_inputs(tensors, device)).logits.float()
-            probs.append((logits[:, 0] if regression else torch.softmax(logits, dim=-1)).cpu().numpy())
+            probs.append((logits[:, 0] if regression else activation(logits)).cpu().numpy())
             labels.append(tensors["labels"].numpy())
             if keep_predictions:
                 for c in texts:
@@ -64,7 +67,7 @@ def _evaluate(model, test_ds, collate, device, cfg: dict, keep_predictions: bool
     if regression:
         metrics = regression_metrics(cfg["eval_metrics"], labels_np, probs_np)
     else:
-        metrics = classification_metrics(cfg["eval_metrics"], labels_np, probs_np)
+        metrics = classification_metrics(cfg["eval_metrics"], labels_np, probs_np, threshold)
     return metrics, (probs_np, labels_np, texts)
 
 
@@ -118,13 +121,18 @@ def _write_final_results(results_dir: Path, cfg: dict, predictions) -> None:
                     for i in range(len(labels))))
         return
     id2label = {i: label for i, label in enumerate(cfg["labels"])}
-    preds = probs.argmax(axis=1)
-    report = per_class_report(labels, preds, id2label)
-    atomic_write_json(results_dir / "per_class_report.json", report)
+    preds = predicted_classes(probs, cfg["multi_label_threshold"] if cfg["multi_label"] else None)
+    atomic_write_json(results_dir / "per_class_report.json", per_class_report(labels, preds, id2label))
+    if cfg["multi_label"]:  # label sets joined by '|', as a CSV upload writes them
+        def names(row):
+            return "|".join(id2label[i] for i in np.flatnonzero(row))
+        label_cells = [(names(labels[i]), names(preds[i])) for i in range(len(labels))]
+    else:
+        label_cells = [(id2label[int(labels[i])], id2label[int(preds[i])]) for i in range(len(labels))]
     _write_csv(results_dir / "predictions.csv",
                [*texts, "label", "prediction", *[f"prob_{id2label[i]}" for i in sorted(id2label)]],
-               ([*(texts[c][i] for c in texts), id2label[int(labels[i])], id2label[int(preds[i])],
-                 *(f"{p:.6f}" for p in probs[i])] for i in range(len(labels))))
+               ([*(texts[c][i] for c in texts), *label_cells[i], *(f"{p:.6f}" for p in probs[i])]
+                for i in range(len(labels))))
 
 
 def _save_checkpoint(model, tokenizer, cfg: dict, metrics: dict) -> None:
@@ -162,7 +170,11 @@ def head_config(cfg: dict) -> dict:
     labels = cfg["labels"]
     head = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
             "label2id": {label: i for i, label in enumerate(labels)}}
-    return head if cfg["task_type"] == "token_classification" else {**head, "problem_type": "single_label_classification"}
+    if cfg["task_type"] == "token_classification":
+        return head
+    # multi_label_classification: a sigmoid per label and BCE loss in the transformers head.
+    return {**head, "problem_type": "multi_label_classification" if cfg.get("multi_label")
+            else "single_label_classification"}
 
 
 def train_loop_per_worker(cfg: dict) -> None:
