@@ -6,7 +6,10 @@ Self-contained for a GPU machine with no network: it starts a local Ray, builds 
 randomly initialised BERT the size of all-MiniLM-L6-v2 (hidden 384, 6 layers) with
 the tokenizer in DIR, writes synthetic labelled data, and drives the same session
 actor and job actors the server uses (no HTTP: FastAPI is not needed there). It
-reports the device the workers used, samples/s and the time per phase.
+reports the device the workers used, the precision (bf16 autocast where the GPU
+supports it), samples/s, tokens/s and the model FLOP utilisation: training FLOPs
+per token (6 x non-embedding parameters + 12 x layers x hidden x sequence for
+attention) x tokens/s over the GPU's dense peak for that precision.
 """
 
 from __future__ import annotations
@@ -40,7 +43,28 @@ def write_data(path: Path, rows: int, seed: int) -> None:
             f.write(f"{filler} {rng.choice(WORDS[label])} {filler},{label}\n")
 
 
-def build_model(dest: Path, tokenizer_dir: Path) -> None:
+# Dense peak TFLOP/s by GPU name: bf16 tensor cores, and fp32 without TF32 (what fp32 autocast-off runs).
+PEAK_TFLOPS = {"H200": (989, 67), "H100": (989, 67), "A100": (312, 19.5), "L40S": (362, 91.6), "L4": (121, 30.3),
+               "A10": (125, 31.2)}
+
+
+def peak_tflops(precision: str) -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name(0)
+    peaks = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+    return None if peaks is None else peaks[0 if precision == "bf16" else 1]
+
+
+def flops_per_token(config, seq_len: float) -> float:
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    per_layer = 4 * hidden * hidden + 2 * hidden * config.intermediate_size  # attention projections + MLP
+    return 6 * layers * per_layer + 12 * layers * hidden * seq_len
+
+
+def build_model(dest: Path, tokenizer_dir: Path):
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -48,6 +72,7 @@ def build_model(dest: Path, tokenizer_dir: Path) -> None:
                         num_attention_heads=12, intermediate_size=1536)
     BertModel(config).save_pretrained(dest)
     tokenizer.save_pretrained(dest)
+    return config
 
 
 def wait(actor, state: str, timeout: float) -> dict:
@@ -71,7 +96,7 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="tm-gpu-"))
     settings = Settings(storage_root=str(root))
-    build_model(settings.models_dir / "minilm-size-bert", Path(args.tokenizer))
+    model_config = build_model(settings.models_dir / "minilm-size-bert", Path(args.tokenizer))
     ray.init()
     print("cluster resources:", ray.cluster_resources())
     session = session_actor_handle(settings)
@@ -99,16 +124,23 @@ def main() -> None:
     start = time.perf_counter()
     spec = ray.get(session.begin_training.remote(key))
     launch(TrainingJob, spec["run_id"], spec)
-    samples_per_s = []
+    windows = []
     while (status := ray.get(session.status.remote()))["state"] == "training":
         live = status["training"]["live"]
-        if live.get("phase") == "training" and live.get("samples_per_s"):
-            samples_per_s.append(live["samples_per_s"])
+        if live.get("phase") == "training" and live.get("samples_per_s") and live not in windows:
+            windows.append(live)
         time.sleep(0.5)
     timings["train_s"] = round(time.perf_counter() - start, 1)
-    result = {"state": status["state"], "error": status["error"], "device": status["training"]["live"].get("device"),
-              "workers": status["training"]["live"].get("workers"), "timings": timings,
-              "median_samples_per_s": sorted(samples_per_s)[len(samples_per_s) // 2] if samples_per_s else None,
+    live = status["training"]["live"]
+    median = (lambda key: sorted(w[key] for w in windows)[len(windows) // 2] if windows else None)
+    samples_s, tokens_s = median("samples_per_s"), median("tokens_per_s")
+    peak = peak_tflops(live.get("precision", "fp32"))
+    mfu = (flops_per_token(model_config, tokens_s / samples_s) * tokens_s / (peak * 1e12)
+           if peak and tokens_s and samples_s else None)
+    result = {"state": status["state"], "error": status["error"], "device": live.get("device"),
+              "precision": live.get("precision"), "workers": live.get("workers"), "timings": timings,
+              "median_samples_per_s": samples_s, "median_tokens_per_s": tokens_s,
+              "peak_tflops": peak, "model_flop_utilisation": round(mfu, 4) if mfu else None,
               "final_metrics": status["training"]["final_metrics"], "model_ready": status["model_ready"],
               "rows": args.rows, "epochs": args.epochs, "batch_size": args.batch_size}
     print(json.dumps(result, indent=2))

@@ -25,6 +25,9 @@ DEFAULTS = {
     "init_eval": False,
     "cache_dir": None,
     "overwrite_cache": False,
+    "group_by_length": True,
+    "precision": "auto",
+    "multi_label_threshold": 0.5,
 }
 
 
@@ -58,6 +61,9 @@ def test_all_fields_round_trip():
         {"epochs_per_test_run": 0},
         {"task_type": "question_answering"},
         {"eval_metrics": []},
+        {"precision": "fp16"},
+        {"multi_label_threshold": 0},
+        {"multi_label_threshold": 1},
     ],
     ids=str,
 )

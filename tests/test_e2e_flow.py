@@ -29,7 +29,7 @@ def trained(server, tmp_path_factory):
     preprocessed = client.wait_preprocessed()
     client.start_training()
     seen_live = []
-    final = client.wait_trained(poll_s=0.3, on_update=lambda m: seen_live.append(m["training"]["live"]))
+    final = client.wait_trained(poll_s=0.05, on_update=lambda m: seen_live.append(m["training"]["live"]))
     return client, tmp, uploaded, preprocessed, final, seen_live
 
 

@@ -44,6 +44,11 @@ def _labels(labels: np.ndarray, width: int) -> torch.Tensor:
     return torch.tensor(np.asarray(labels), dtype=torch.float32 if labels.dtype.kind == "f" else torch.int64)
 
 
+def model_inputs(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    """The batch's tensors the model takes as inputs, on `device` (labels go to the loss separately)."""
+    return {k: v.to(device) for k, v in batch.items() if k != "labels"}
+
+
 class PadCollate(NumpyBatchCollateFn):
     """`pad_batch` in the form `iter_torch_batches(collate_fn=...)` expects."""
 

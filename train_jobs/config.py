@@ -35,6 +35,10 @@ class TrainingConfigParams(BaseModel):
     weight_decay: float = Field(0.0, ge=0, le=1)
     num_workers: Optional[int] = Field(None, ge=1, description="Ray Train workers; default from the cluster.")
     use_gpu: Optional[bool] = Field(None, description="Default: use GPUs when the cluster has them.")
+    group_by_length: bool = Field(
+        True, description="Batch rows of similar length together (less padding); batch order stays random.")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="bf16 autocast; auto: bf16 where the GPU or CPU runs it natively, else fp32.")
     multi_label_threshold: float = Field(
         0.5, gt=0, lt=1, description="Multi-label data: a label is predicted when its probability reaches this.")
 

@@ -6,6 +6,8 @@ restarting session actor never stops training: the push is simply skipped.
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from typing import Optional
 
@@ -14,10 +16,17 @@ import ray
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
 class ProgressReporter:
-    def __init__(self, run_id: str, total_steps: int, global_batch: int, device: str = "cpu", workers: int = 1):
+    def __init__(self, run_id: str, total_steps: int, global_batch: int, device: str = "cpu", workers: int = 1,
+                 precision: str = "fp32"):
         self.run_id = run_id
-        self.device, self.workers = device, workers
+        self.device, self.workers, self.precision = device, workers, precision
         self.total_steps = total_steps
         self.global_batch = global_batch
         self.started = time.monotonic()
@@ -25,15 +34,21 @@ class ProgressReporter:
         self._window_start = self.started
         self._window_steps = 0
         self._window_loss = 0.0
+        self._window_tokens = 0
 
     def _session(self):
         if self._actor is None:
             self._actor = ray.get_actor(SESSION_ACTOR_NAME, namespace=NAMESPACE)
         return self._actor
 
-    def add_step(self, loss: float) -> None:
+    def add_step(self, loss, tokens: int = 0) -> None:
+        """`loss` may be a tensor: it is summed where it lives and read once per push.
+
+        `tokens`: positions computed this step on this worker, padding included (what costs FLOPs).
+        """
         self._window_steps += 1
-        self._window_loss += loss
+        self._window_loss = self._window_loss + loss
+        self._window_tokens += tokens
 
     def push(self, *, epoch: int, step: int, lr: float, phase: str = "training",
              evaluation: Optional[dict] = None) -> bool:
@@ -47,16 +62,19 @@ class ProgressReporter:
             "step": step,
             "total_steps": self.total_steps,
             "progress": round(step / self.total_steps, 4) if self.total_steps else 0.0,
-            "loss": self._window_loss / self._window_steps if self._window_steps else None,
+            "loss": float(self._window_loss) / self._window_steps if self._window_steps else None,
             "learning_rate": lr,
             "samples_per_s": round(self._window_steps * self.global_batch / window, 2),
-            "elapsed_s": round(elapsed, 1),
+            "tokens_per_s": round(self._window_tokens * self.workers / window, 1),
+            "elapsed_s": round(elapsed, 3),
             "eta_s": round(elapsed / step * (self.total_steps - step), 1) if step else None,
             "device": self.device,
             "workers": self.workers,
+            "precision": self.precision,
+            "peak_rss_mb": peak_rss_mb(),
         }
         if self._window_steps:
-            self._window_start, self._window_steps, self._window_loss = now, 0, 0.0
+            self._window_start, self._window_steps, self._window_loss, self._window_tokens = now, 0, 0.0, 0
         try:
             return bool(ray.get(self._session().training_progress.remote(self.run_id, info, evaluation),
                                 timeout=10))

@@ -39,13 +39,13 @@ def run_training(spec: dict) -> dict:
     model_dir = resolve_model(config["model"], Path(spec["models_dir"]))
     scaling, threads = scaling_for(config, spec["settings"])
 
-    # Materialised before fit(): the workers then hold every CPU without starving Ray Data.
-    datasets = {split: read_split(cache["path"], split).materialize() for split in ("train", "test")}
+    # In the object store before fit(): the workers then hold every CPU without starving Ray Data.
+    datasets = {split: read_split(cache["path"], split) for split in ("train", "test")}
     loop_config = {
         **{k: config[k] for k in ("task_type", "batch_size", "epochs", "learning_rate", "seed", "init_eval",
                                   "eval_metrics",
                                   "epochs_per_test_run", "warmup_ratio", "weight_decay",
-                                  "multi_label_threshold")},
+                                  "multi_label_threshold", "group_by_length", "precision")},
         "multi_label": bool(dataset.get("multi_label")),
         "run_id": spec["run_id"],
         "model_dir": str(model_dir),

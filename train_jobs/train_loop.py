@@ -6,7 +6,6 @@ grad clipping at 1.0) but reads the tokenised Ray Data cache and pads per batch.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -14,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import ray.train
 import ray.train.torch
 import torch
@@ -24,12 +22,10 @@ from transformers import (AutoModelForSequenceClassification, AutoModelForTokenC
 from transformers import set_seed
 
 from cluster.storage import atomic_write_json
-from train_jobs.collate import IGNORE_INDEX, PadCollate
-from train_jobs.metrics import (classification_metrics, entity_report, per_class_report, predicted_classes,
-                                regression_metrics, token_metrics)
+from train_jobs.batching import epoch_batches
+from train_jobs.collate import PadCollate, model_inputs
 from train_jobs.progress import ProgressReporter
 
-EVAL_BATCH = 128
 MAX_GRAD_NORM = 1.0
 
 
@@ -38,101 +34,26 @@ def steps_per_epoch(train_rows: int, batch_size: int, world_size: int) -> int:
     return max(1, math.ceil((train_rows // world_size) / per_worker))
 
 
-def _model_inputs(batch: dict, device) -> dict:
-    return {k: v.to(device) for k, v in batch.items() if k != "labels"}
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 matmuls run natively (on other CPUs bf16 is emulated, and slower)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _evaluate(model, test_ds, collate, device, cfg: dict, keep_predictions: bool):
-    """Metrics on the whole test split (rank 0 only), plus predictions when asked.
-
-    Outputs are class probabilities for classification (per-label sigmoid for multi-label) and the
-    predicted score for regression.
-    """
-    regression = cfg["task_type"] == "regression"
-    threshold = cfg["multi_label_threshold"] if cfg["multi_label"] else None
-    activation = torch.sigmoid if threshold is not None else lambda x: torch.softmax(x, dim=-1)
-    model.eval()
-    probs, labels, texts = [], [], {c: [] for c in cfg["text_columns"]}
-    with torch.no_grad():
-        for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
-            tensors = collate(batch)
-            logits = model(**_model_inputs(tensors, device)).logits.float()
-            probs.append((logits[:, 0] if regression else activation(logits)).cpu().numpy())
-            labels.append(tensors["labels"].numpy())
-            if keep_predictions:
-                for c in texts:
-                    texts[c].extend(batch[c].tolist())
-    model.train()
-    probs_np, labels_np = np.concatenate(probs), np.concatenate(labels)
-    if regression:
-        metrics = regression_metrics(cfg["eval_metrics"], labels_np, probs_np)
-    else:
-        metrics = classification_metrics(cfg["eval_metrics"], labels_np, probs_np, threshold)
-    return metrics, (probs_np, labels_np, texts)
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """bf16 where asked, or on "auto" where the hardware runs it natively; None means fp32."""
+    if precision != "auto":
+        return torch.bfloat16 if precision == "bf16" else None
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_native_bf16()
+    return torch.bfloat16 if native else None
 
 
-def _evaluate_tokens(model, test_ds, collate, device, cfg: dict, keep_predictions: bool):
-    """Entity-level metrics over the words of the test split (their first sub-tokens)."""
-    id2label = dict(enumerate(cfg["labels"]))
-    model.eval()
-    true_tags, pred_tags, words = [], [], []
-    with torch.no_grad():
-        for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
-            tensors = collate(batch)
-            preds = model(**_model_inputs(tensors, device)).logits.argmax(-1).cpu().numpy()
-            labels = tensors["labels"].numpy()
-            for i in range(len(labels)):
-                keep = labels[i] != IGNORE_INDEX
-                true_tags.append([id2label[int(t)] for t in labels[i][keep]])
-                pred_tags.append([id2label[int(t)] for t in preds[i][keep]])
-            if keep_predictions:
-                words.extend(list(w) for w in batch["tokens"])
-    model.train()
-    return token_metrics(cfg["eval_metrics"], true_tags, pred_tags), (true_tags, pred_tags, words)
-
-
-def _write_token_results(results_dir: Path, predictions) -> None:
-    true_tags, pred_tags, words = predictions
-    atomic_write_json(results_dir / "per_class_report.json", entity_report(true_tags, pred_tags))
-    tmp = results_dir / ".predictions.jsonl.tmp"
-    with open(tmp, "w") as f:
-        for toks, true, pred in zip(words, true_tags, pred_tags):
-            # Words cut by max_seq_length have no prediction; they are left out here too.
-            f.write(json.dumps({"tokens": toks[: len(true)], "tags": true, "predicted": pred}) + "\n")
-    tmp.replace(results_dir / "predictions.jsonl")
-
-
-def _write_csv(path: Path, header: list[str], rows) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-def _write_final_results(results_dir: Path, cfg: dict, predictions) -> None:
-    if cfg["task_type"] == "token_classification":
-        return _write_token_results(results_dir, predictions)
-    probs, labels, texts = predictions
-    if cfg["task_type"] == "regression":
-        _write_csv(results_dir / "predictions.csv", [*texts, "score", "prediction"],
-                   ([*(texts[c][i] for c in texts), f"{labels[i]:.6g}", f"{probs[i]:.6f}"]
-                    for i in range(len(labels))))
-        return
-    id2label = {i: label for i, label in enumerate(cfg["labels"])}
-    preds = predicted_classes(probs, cfg["multi_label_threshold"] if cfg["multi_label"] else None)
-    atomic_write_json(results_dir / "per_class_report.json", per_class_report(labels, preds, id2label))
-    if cfg["multi_label"]:  # label sets joined by '|', as a CSV upload writes them
-        def names(row):
-            return "|".join(id2label[i] for i in np.flatnonzero(row))
-        label_cells = [(names(labels[i]), names(preds[i])) for i in range(len(labels))]
-    else:
-        label_cells = [(id2label[int(labels[i])], id2label[int(preds[i])]) for i in range(len(labels))]
-    _write_csv(results_dir / "predictions.csv",
-               [*texts, "label", "prediction", *[f"prob_{id2label[i]}" for i in sorted(id2label)]],
-               ([*(texts[c][i] for c in texts), *label_cells[i], *(f"{p:.6f}" for p in probs[i])]
-                for i in range(len(labels))))
+def autocast(dtype: Optional[torch.dtype], device: torch.device):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def _save_checkpoint(model, tokenizer, cfg: dict, metrics: dict) -> None:
@@ -184,6 +105,7 @@ def train_loop_per_worker(cfg: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     set_seed(cfg["seed"])
     device = ray.train.torch.get_device()
+    amp = autocast_dtype(cfg["precision"], device)
 
     tokenizer = AutoTokenizer.from_pretrained(cfg["model_dir"], use_fast=True)
     tokens_task = cfg["task_type"] == "token_classification"
@@ -200,21 +122,26 @@ def train_loop_per_worker(cfg: dict) -> None:
 
     train_shard = ray.train.get_dataset_shard("train")
     test_ds = ray.train.get_dataset_shard("test")  # not split: rank 0 evaluates all of it
-    reporter = (ProgressReporter(cfg["run_id"], total_steps, cfg["batch_size"], str(device), world)
-                if rank == 0 else None)
+    reporter = (ProgressReporter(cfg["run_id"], total_steps, cfg["batch_size"], str(device), world,
+                                 precision="bf16" if amp else "fp32") if rank == 0 else None)
     results_dir = Path(cfg["results_dir"])
     history: list[dict] = []
 
     def evaluate(epoch: int, step: int, final: bool, epoch_loss: Optional[float]) -> dict:
         if rank != 0:
             return {}
-        evaluate_split = _evaluate_tokens if tokens_task else _evaluate
+        # Imported at the first evaluation, not at start: scikit-learn and SciPy take about a
+        # second to import, in this worker and in every process that unpickles this function.
+        from train_jobs.evaluation import evaluate_tokens, evaluate_sequences, write_final_results
+
+        evaluate_split = evaluate_tokens if tokens_task else evaluate_sequences
+        # fp32, not autocast: metrics and predictions are those of the saved model as users will load it.
         metrics, predictions = evaluate_split(core, test_ds, collate, device, cfg, keep_predictions=final)
         entry = {"epoch": epoch, "step": step, "train_loss": epoch_loss, **metrics}
         history.append(entry)
         atomic_write_json(results_dir / "history.json", history)
         if final:
-            _write_final_results(results_dir, cfg, predictions)
+            write_final_results(results_dir, cfg, predictions)
             atomic_write_json(results_dir / "final_metrics.json", entry)
         reporter.push(epoch=epoch, step=step, lr=scheduler.get_last_lr()[0], phase="evaluating", evaluation=entry)
         return entry
@@ -233,24 +160,25 @@ def train_loop_per_worker(cfg: dict) -> None:
     step, stopped = 0, False
     model.train()
     for epoch in range(1, cfg["epochs"] + 1):
-        loss_sum, loss_n = 0.0, 0
-        batches = train_shard.iter_torch_batches(
-            batch_size=max(1, cfg["batch_size"] // world), collate_fn=collate,
-            local_shuffle_buffer_size=cfg["shuffle_buffer"], local_shuffle_seed=cfg["seed"] + epoch,
-        )
+        loss_sum, loss_n = torch.zeros((), device=device), 0
+        batches = epoch_batches(train_shard, batch_size=max(1, cfg["batch_size"] // world), seed=cfg["seed"] + epoch,
+                                shuffle_buffer=cfg["shuffle_buffer"], group_by_length=cfg["group_by_length"],
+                                collate=collate)
         for batch in batches:
-            out = model(**_model_inputs(batch, device), labels=batch["labels"].to(device))
+            with autocast(amp, device):
+                out = model(**model_inputs(batch, device), labels=batch["labels"].to(device))
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            loss = out.loss.item()
+            loss = out.loss.detach()  # no .item() here: on a GPU that would wait for every step
             loss_sum, loss_n = loss_sum + loss, loss_n + 1
             if reporter:
-                reporter.add_step(loss)
-            if step % cfg["progress_every_steps"] == 0 and stop_requested(step, epoch):
+                reporter.add_step(loss, batch["input_ids"].numel())
+            # Step 1 too, so the first step shows at once; then every N steps, off the hot path.
+            if (step == 1 or step % cfg["progress_every_steps"] == 0) and stop_requested(step, epoch):
                 stopped = True
                 break
         if stopped:
@@ -258,7 +186,7 @@ def train_loop_per_worker(cfg: dict) -> None:
         last = epoch == cfg["epochs"]
         entry = {}
         if last or epoch % cfg["epochs_per_test_run"] == 0:
-            entry = evaluate(epoch, step, final=last, epoch_loss=loss_sum / max(loss_n, 1))
+            entry = evaluate(epoch, step, final=last, epoch_loss=loss_sum.item() / max(loss_n, 1))
         metrics = {"epoch": epoch, "step": step, **{k: v for k, v in entry.items() if v is not None}}
         if rank == 0:
             _save_checkpoint(core, tokenizer, cfg, metrics)

@@ -1,0 +1,162 @@
+"""Preprocessing throughput: the Ray Data cache build against one process calling the fast tokenizer.
+
+    .venv/bin/python bench/preprocess_throughput.py [--train ../shared/data/sst2/train.csv]
+        [--test ../shared/data/sst2/dev.csv] [--repeats 3] [--max-length 128]
+
+Both do the same work on the same files: read the CSV, tokenise with the
+bundled model's fast tokenizer (truncation, no padding), map labels to ids and
+write Parquet. Alternating, `repeats` times:
+
+- `single_process`: `csv` + the tokenizer in batches of 1,000 + pyarrow, in this process.
+- `ray_data`: `ray.init()` (Ray start-up included) and the server's own
+  `build_cache` (Ray Data `read_csv`, `map_batches`, `write_parquet`), then `ray.shutdown()`.
+
+Then the cost of a cache hit: `build_cache` again on a running Ray with the same
+files and settings, and `/preprocess` through a real server twice (the second
+call reuses the cache the first wrote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from _common import temporary_server, write_result
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst2"
+
+
+def single_process(train: Path, test: Path, out: Path, model_dir: str, max_length: int) -> int:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir, use_fast=True)
+    rows = 0
+    for split, path in (("train", train), ("test", test)):
+        with open(path, newline="") as f:
+            records = list(csv.DictReader(f))
+        labels = sorted({r["label"] for r in records})
+        label2id = {label: i for i, label in enumerate(labels)}
+        writer = None
+        for i in range(0, len(records), 1000):
+            part = records[i: i + 1000]
+            enc = tok([r["text"] for r in part], truncation=True, max_length=max_length,
+                      return_attention_mask=False)
+            table = pa.table({"input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
+                              "labels": pa.array([label2id[r["label"]] for r in part], type=pa.int64())})
+            writer = writer or pq.ParquetWriter(out / f"{split}.parquet", table.schema)
+            writer.write_table(table)
+        writer.close()
+        rows += len(records)
+    return rows
+
+
+def cache_spec(train: Path, test: Path, cache_dir: Path, model_dir: str, max_length: int, overwrite: bool) -> dict:
+    from train_jobs.dataset_files import summarise_dataset
+
+    summary = summarise_dataset(train, test, train.name, test.name)
+    for split, path in (("train", train), ("test", test)):
+        summary[split].update(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    return {"dataset": summary, "model_dir": model_dir, "max_seq_length": max_length,
+            "cache_dir": str(cache_dir), "overwrite_cache": overwrite}
+
+
+def ray_data(spec: dict) -> int:
+    import ray
+
+    from train_jobs.preprocess import build_cache
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    try:
+        meta = build_cache(spec, lambda *_: None)
+    finally:
+        ray.shutdown()
+    return sum(meta["rows"].values())
+
+
+def cache_hit_in_process(spec: dict) -> float:
+    import ray
+
+    from train_jobs.preprocess import build_cache
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    try:
+        start = time.perf_counter()
+        meta = build_cache({**spec, "overwrite_cache": False}, lambda *_: None)
+        assert meta["reused"], meta
+        return time.perf_counter() - start
+    finally:
+        ray.shutdown()
+
+
+def through_the_api(train: Path, test: Path) -> dict:
+    out = {}
+    with temporary_server(dashboard=False) as (server, _):
+        client = server.client(timeout=300)
+        client.start_session(force_restart=True)
+        client.upload_dataset(train, test)
+        for name in ("api_cold_s", "api_cache_hit_s"):
+            start = time.perf_counter()
+            client.preprocess()
+            done = client.wait_preprocessed(poll_s=0.05)
+            out[name] = time.perf_counter() - start
+            assert done["preprocess"]["cache"]["reused"] == (name == "api_cache_hit_s"), done["preprocess"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=Path, default=SHARED / "train.csv")
+    parser.add_argument("--test", type=Path, default=SHARED / "dev.csv")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    from train_jobs.models import bundled_model_dir
+
+    model_dir = str(bundled_model_dir())
+    times: dict[str, list[float]] = {"single_process": [], "ray_data": []}
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="tm-prep-") as tmp:
+        spec = cache_spec(args.train, args.test, Path(tmp) / "cache", model_dir, args.max_length, overwrite=True)
+        for repeat in range(args.repeats):
+            for arm in times:
+                out = Path(tmp) / f"{arm}-{repeat}"
+                out.mkdir()
+                start = time.perf_counter()
+                if arm == "single_process":
+                    rows = single_process(args.train, args.test, out, model_dir, args.max_length)
+                else:
+                    rows = ray_data(spec)
+                times[arm].append(time.perf_counter() - start)
+                print(f"repeat {repeat + 1} {arm:<15}{times[arm][-1]:7.2f} s  {rows / times[arm][-1]:9.0f} rows/s",
+                      flush=True)
+        hit = cache_hit_in_process(spec)
+    api = through_the_api(args.train, args.test)
+    medians = {arm: statistics.median(t) for arm, t in times.items()}
+    rates = {arm: rows / t for arm, t in medians.items()}
+    print(f"\n{'arm':<16}{'median s':>10}{'rows/s':>10}")
+    for arm in times:
+        print(f"{arm:<16}{medians[arm]:>10.2f}{rates[arm]:>10.0f}")
+    print(f"ray_data / single_process: {rates['ray_data'] / rates['single_process']:.2f}x ({rows} rows)")
+    print(f"cache hit: build_cache {hit:.3f} s; /preprocess through the API: cold {api['api_cold_s']:.1f} s, "
+          f"cache hit {api['api_cache_hit_s']:.2f} s")
+    write_result("preprocess_throughput", {
+        "rows": rows, "median_s": medians, "rows_per_s": rates,
+        "ratio_ray_data_to_single_process": rates["ray_data"] / rates["single_process"],
+        "cache_hit_build_cache_s": hit, **api, "runs_s": times, "cpus": os.cpu_count(),
+        "machine": platform.platform(), "args": {k: str(v) for k, v in vars(args).items()},
+    }, args.json)
+
+
+if __name__ == "__main__":
+    main()
