@@ -26,6 +26,7 @@ from cluster.session_record import BUSY, TRAINABLE, SessionRecord, State
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
 from cluster.storage import LatestWriter, is_inside, read_json, remove_tree
 from train_jobs.artifacts import latest_checkpoint
+from train_jobs.cache import reusable_cache
 from train_jobs.config import TrainingConfigParams
 from train_jobs.models import resolve_model
 
@@ -255,10 +256,23 @@ class SessionActor:
         r.artifacts = type(r.artifacts)()
         r.error = None
         r.message = "preprocessing started; poll /preprocess_status"
-        self._save()
-        return {"job_id": job_id, "dataset": r.dataset, "model": r.config["model"],
+        spec = {"job_id": job_id, "dataset": r.dataset, "model": r.config["model"],
                 "models_dir": str(self.settings.models_dir), "max_seq_length": r.config["max_seq_length"],
                 "cache_dir": cache_dir, "overwrite_cache": r.config["overwrite_cache"]}
+        cached = self._reusable_cache(spec)
+        if cached:  # answered here: no job actor to start for a cache hit
+            r.preprocess.message = "reused an existing cache made from the same files, tokenizer and settings"
+            self.finish_preprocess(job_id, cached, None)
+            return {**spec, "reused": True}
+        self._save()
+        return spec
+
+    def _reusable_cache(self, spec: dict) -> Optional[dict]:
+        try:
+            model_dir = resolve_model(spec["model"], Path(spec["models_dir"]))
+            return reusable_cache({**spec, "model_dir": str(model_dir)})
+        except Exception:  # an unknown model, say: the job reports it properly
+            return None
 
     def preprocess_progress(self, job_id: str, progress: float, message: str) -> None:
         r = self.record

@@ -87,6 +87,8 @@ async def upload_dataset(
 async def preprocess(key: str, session: Session) -> dict:
     """Tokenise the dataset on Ray Data in the background; follow it with /preprocess_status."""
     spec = await session.call("begin_preprocess", key)
+    if spec.get("reused"):  # a cache hit, already answered by the session
+        return await session.call("status")
     return await _start_job(session, PreprocessJob, spec["job_id"], spec)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 
-IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips: padding and continuation sub-tokens
+from train_jobs.dataset_files import IGNORE_INDEX
+
 
 
 def pad_batch(batch: dict[str, np.ndarray], pad_token_id: int = 0) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train_jobs.metrics import DEFAULT_METRICS, TASK_METRICS
+from train_jobs.metric_names import DEFAULT_METRICS, TASK_METRIC_NAMES
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TaskType = Literal["sequence_classification", "regression", "token_classification"]
@@ -46,7 +46,7 @@ class TrainingConfigParams(BaseModel):
     def _known_metrics(self) -> "TrainingConfigParams":
         if self.eval_metrics is None:
             self.eval_metrics = list(DEFAULT_METRICS[self.task_type])
-        known = TASK_METRICS[self.task_type]
+        known = TASK_METRIC_NAMES[self.task_type]
         unknown = [m for m in self.eval_metrics if m not in known]
         if unknown:
             raise ValueError(

@@ -22,6 +22,7 @@ LABELS_COLUMN = "labels"  # multi-label: a list per row
 FLAG_PREFIX = "label_"  # multi-label: one 0/1 column per label
 SCORE_COLUMN = "score"
 LABEL_SEPARATOR = "|"
+IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips: padding and continuation sub-tokens
 
 csv.field_size_limit(16 * 1024 * 1024)
 

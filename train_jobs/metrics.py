@@ -9,6 +9,8 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
+from train_jobs.metric_names import TASK_METRIC_NAMES
+
 
 def _average(n_labels: int) -> str:
     # Binary scores where the task is binary, macro averages otherwise.
@@ -70,7 +72,8 @@ TOKEN_METRICS = {name: _seqeval(name) for name in ("precision", "recall", "f1", 
 
 TASK_METRICS = {"sequence_classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS,
                 "token_classification": TOKEN_METRICS}
-DEFAULT_METRICS = {"sequence_classification": ["accuracy"], "regression": ["mse"], "token_classification": ["f1"]}
+assert {task: set(table) for task, table in TASK_METRICS.items()} == {
+    task: set(names) for task, names in TASK_METRIC_NAMES.items()}
 
 
 def token_metrics(names: list[str], true_tags: list[list[str]], pred_tags: list[list[str]]) -> dict[str, float]:

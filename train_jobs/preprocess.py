@@ -6,7 +6,6 @@ No padding here: batches are padded per batch at training time.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -17,13 +16,10 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from cluster.storage import atomic_write_json, read_json
-from train_jobs.collate import IGNORE_INDEX
-from train_jobs.dataset_files import Target, find_target, row_labels
-from train_jobs.models import tokenizer_fingerprint
+from cluster.storage import atomic_write_json
+from train_jobs.dataset_files import IGNORE_INDEX, Target, find_target, row_labels
+from train_jobs.cache import SPLITS, cache_path, reusable_cache
 
-CACHE_VERSION = 1
-SPLITS = ("train", "test")
 
 
 @functools.lru_cache(maxsize=4)
@@ -34,20 +30,6 @@ def load_fast_tokenizer(model_dir: str):
     if not tok.is_fast:
         raise ValueError(f"model at {model_dir} has no fast tokenizer (tokenizer.json)")
     return tok
-
-
-def cache_key(spec: dict) -> str:
-    parts = {
-        "version": CACHE_VERSION,
-        "files": [spec["dataset"][s]["sha256"] for s in SPLITS],
-        "tokenizer": tokenizer_fingerprint(Path(spec["model_dir"])),
-        "max_seq_length": spec["max_seq_length"],
-        "text_columns": spec["dataset"]["train"]["text_columns"],
-        "labels": spec["dataset"]["labels"],
-        "task_type": spec["dataset"].get("task_type", "sequence_classification"),
-        "target": spec["dataset"].get("target"),
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def _as_text(value) -> str:
@@ -142,12 +124,12 @@ def _read_sentences(info: dict) -> "ray.data.Dataset":
 
 def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
     """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key."""
-    key = cache_key(spec)
-    final = Path(spec["cache_dir"]) / key
-    meta_path = final / "meta.json"
-    if not spec["overwrite_cache"] and read_json(meta_path):
+    reused = reusable_cache(spec)
+    if reused:
         on_progress(1.0, "reused an existing cache made from the same files, tokenizer and settings")
-        return {**read_json(meta_path), "reused": True}
+        return reused
+    final = cache_path(spec)
+    key = final.name
 
     tmp = Path(spec["cache_dir"]) / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
