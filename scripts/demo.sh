@@ -12,6 +12,7 @@ mkdir -p "$TM_STORAGE_ROOT"
 echo "starting the server (serve run serve_app:app), log in $LOG"
 .venv/bin/serve run serve_app:app storage_root="$TM_STORAGE_ROOT" >"$LOG" 2>&1 &
 SERVER=$!
-trap 'kill -INT $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
+# TERM, not INT: a script's background jobs ignore SIGINT, so `serve run` would never see it.
+trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 .venv/bin/python -m training_client --url "$URL" wait --timeout 180 || { echo "server did not start; see $LOG"; exit 1; }
 .venv/bin/python -m training_client --url "$URL" run --force-restart --out trained_model "$@"
