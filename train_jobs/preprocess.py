@@ -167,9 +167,10 @@ def build_cache(spec: dict, on_progress: Callable[[float, str], None]) -> dict:
 def read_split(cache_path: str, split: str) -> "ray.data.Dataset":
     """A split of the cache as a Ray Dataset already in the object store (one block per file).
 
-    Read with pyarrow here rather than by a Ray Data read: the cache is small next to
-    the model, and this is ready in milliseconds where a Ray Data execution takes
-    seconds, which would delay the first training step.
+    Read with pyarrow in this process rather than by a Ray Data read and materialise:
+    ready in milliseconds for SST-2 (67k rows) where the Ray Data execution took 3-4 s,
+    all of it before the first training step. The cache (int32 token ids) passes
+    through this process's memory once on its way to the object store.
     """
     import pyarrow.parquet as pq
 
