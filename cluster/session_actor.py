@@ -261,7 +261,6 @@ class SessionActor:
                 "cache_dir": cache_dir, "overwrite_cache": r.config["overwrite_cache"]}
         cached = self._reusable_cache(spec)
         if cached:  # answered here: no job actor to start for a cache hit
-            r.preprocess.message = "reused an existing cache made from the same files, tokenizer and settings"
             self.finish_preprocess(job_id, cached, None)
             return {**spec, "reused": True}
         self._save()

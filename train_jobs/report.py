@@ -37,32 +37,46 @@ def plot_curves(history: list[dict], dest: Path) -> Optional[Path]:
     return dest
 
 
+def _read_predictions(predictions_csv: Path) -> list[dict]:
+    with open(predictions_csv, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_table(dest: Path, corner: str, columns: list[str], labels: list[str], matrix: np.ndarray) -> None:
+    with open(dest, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([corner, *columns])
+        writer.writerows([label, *map(int, row)] for label, row in zip(labels, matrix))
+
+
+def _heatmap(matrix: np.ndarray, dest: Path, figsize: tuple[float, float], xticks: dict, yticks: list[str],
+             annotate: bool = True, aspect: Optional[str] = None, **axes) -> None:
+    """Counts as a blue heatmap, each cell labelled with its count when `annotate`."""
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.imshow(matrix, cmap="Blues", aspect=aspect)
+    ax.set_xticks(range(matrix.shape[1]), **xticks)
+    ax.set_yticks(range(matrix.shape[0]), yticks)
+    ax.set(**axes)
+    if annotate:
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(dest, dpi=100)
+    plt.close(fig)
+
+
 def confusion(predictions_csv: Path, labels: list[str], csv_dest: Path, png_dest: Path) -> Optional[np.ndarray]:
     """Confusion matrix (rows: true label, columns: prediction) as CSV and PNG."""
     if not predictions_csv.is_file() or not labels:  # regression has no classes
         return None
-    with open(predictions_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = _read_predictions(predictions_csv)
     matrix = confusion_matrix([r["label"] for r in rows], [r["prediction"] for r in rows], labels=labels)
-    with open(csv_dest, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["label \\ prediction", *labels])
-        writer.writerows([label, *map(int, row)] for label, row in zip(labels, matrix))
+    _write_table(csv_dest, "label \\ prediction", labels, labels, matrix)
     size = max(4.0, 0.45 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=90)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("prediction")
-    ax.set_ylabel("label")
-    if len(labels) <= 20:
-        for i in range(len(labels)):
-            for j in range(len(labels)):
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if matrix[i, j] > matrix.max() / 2 else "black")
-    fig.tight_layout()
-    fig.savefig(png_dest, dpi=100)
-    plt.close(fig)
+    _heatmap(matrix, png_dest, (size, size), {"labels": labels, "rotation": 90}, labels,
+             annotate=len(labels) <= 20, xlabel="prediction", ylabel="label")
     return matrix
 
 
@@ -71,8 +85,7 @@ def multilabel_confusion(predictions_csv: Path, labels: list[str], csv_dest: Pat
     """Per label, the counts of true negatives, false positives, false negatives and true positives."""
     if not predictions_csv.is_file():
         return None
-    with open(predictions_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = _read_predictions(predictions_csv)
 
     def hot(cell: str) -> list[int]:
         names = set(cell.split("|")) if cell else set()
@@ -80,23 +93,10 @@ def multilabel_confusion(predictions_csv: Path, labels: list[str], csv_dest: Pat
 
     matrices = multilabel_confusion_matrix([hot(r["label"]) for r in rows], [hot(r["prediction"]) for r in rows])
     table = matrices.reshape(len(labels), 4)  # tn, fp, fn, tp per label
-    columns = ["true_negative", "false_positive", "false_negative", "true_positive"]
-    with open(csv_dest, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["label", *columns])
-        writer.writerows([label, *map(int, row)] for label, row in zip(labels, table))
-    fig, ax = plt.subplots(figsize=(6, max(3.0, 0.35 * len(labels) + 1.5)))
-    ax.imshow(table, cmap="Blues", aspect="auto")
-    ax.set_xticks(range(4), ["TN", "FP", "FN", "TP"])
-    ax.set_yticks(range(len(labels)), labels)
-    for i in range(len(labels)):
-        for j in range(4):
-            ax.text(j, i, int(table[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if table[i, j] > table.max() / 2 else "black")
-    ax.set_title("per-label confusion")
-    fig.tight_layout()
-    fig.savefig(png_dest, dpi=100)
-    plt.close(fig)
+    _write_table(csv_dest, "label", ["true_negative", "false_positive", "false_negative", "true_positive"],
+                 labels, table)
+    _heatmap(table, png_dest, (6, max(3.0, 0.35 * len(labels) + 1.5)), {"labels": ["TN", "FP", "FN", "TP"]},
+             labels, aspect="auto", title="per-label confusion")
     return table
 
 
