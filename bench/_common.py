@@ -19,7 +19,12 @@ def temporary_server(dashboard: bool = True, **args):
             yield server, Path(tmp)
 
 
+RESULTS = Path(__file__).with_name("results")
+
+
 def write_result(name: str, result: dict, out: str | None) -> None:
-    path = Path(out or Path(__file__).with_name(f"{name}.json"))
+    """Write `result` to `out`, by default bench/results/<name>.json."""
+    path = Path(out) if out else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {path}")

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import ray
 
+from cluster.jobs import PreprocessJob, TrainingJob, launch
 from cluster.session_actor import session_actor_handle
 from cluster.settings import Settings
-from train_jobs.dataset_files import summarise_dataset
-from train_jobs.jobs import PreprocessJob, TrainingJob, launch
+from train_jobs.data.text_files import summarise_dataset
 
 WORDS = {"pos": ["great", "superb", "moving", "brilliant"], "neg": ["awful", "dull", "tedious", "clumsy"]}
 
@@ -132,7 +132,8 @@ def main() -> None:
         time.sleep(0.5)
     timings["train_s"] = round(time.perf_counter() - start, 1)
     live = status["training"]["live"]
-    median = (lambda key: sorted(w[key] for w in windows)[len(windows) // 2] if windows else None)
+    def median(key):
+        return (sorted(w[key] for w in windows)[len(windows) // 2] if windows else None)
     samples_s, tokens_s = median("samples_per_s"), median("tokens_per_s")
     peak = peak_tflops(live.get("precision", "fp32"))
     mfu = (flops_per_token(model_config, tokens_s / samples_s) * tokens_s / (peak * 1e12)

@@ -22,7 +22,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import psutil
-
 from _common import temporary_server, write_result
 
 SST2 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst2"

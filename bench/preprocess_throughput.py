@@ -31,7 +31,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from _common import temporary_server, write_result
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst2"
@@ -62,7 +61,7 @@ def single_process(train: Path, test: Path, out: Path, model_dir: str, max_lengt
 
 
 def cache_spec(train: Path, test: Path, cache_dir: Path, model_dir: str, max_length: int, overwrite: bool) -> dict:
-    from train_jobs.dataset_files import summarise_dataset
+    from train_jobs.data.text_files import summarise_dataset
 
     summary = summarise_dataset(train, test, train.name, test.name)
     for split, path in (("train", train), ("test", test)):
@@ -75,7 +74,7 @@ def ray_data(spec: dict) -> dict:
     """Seconds for `ray.init`, the first build (worker processes start and import), a second build (warm)."""
     import ray
 
-    from train_jobs.preprocess import build_cache
+    from train_jobs.data.preprocess import build_cache
 
     marks = [time.perf_counter()]
     ray.init(include_dashboard=False, log_to_driver=False)
@@ -93,7 +92,7 @@ def ray_data(spec: dict) -> dict:
 def cache_hit_in_process(spec: dict) -> float:
     import ray
 
-    from train_jobs.preprocess import build_cache
+    from train_jobs.data.preprocess import build_cache
 
     ray.init(include_dashboard=False, log_to_driver=False)
     try:
@@ -128,7 +127,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--json")
     args = parser.parse_args()
-    from train_jobs.models import bundled_model_dir
+    from train_jobs.models.lookup import bundled_model_dir
 
     model_dir = str(bundled_model_dir())
     times: dict[str, list[float]] = {"single_process": [], "ray_data": []}

@@ -18,8 +18,8 @@ import time
 
 import httpx
 import numpy as np
-
 from _common import temporary_server, write_result
+
 from training_client.cli import _sample
 
 

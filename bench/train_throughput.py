@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     args.set = dict(args.set)
-    from train_jobs.models import bundled_model_dir
+    from train_jobs.models.lookup import bundled_model_dir
 
     model_dir = str(bundled_model_dir())
     rows = read_rows(args.train, args.steps * args.batch_size)

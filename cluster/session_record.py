@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
+from train_jobs.config import TrainingConfigParams
+
 
 class State(str, Enum):
     idle = "idle"
@@ -70,7 +72,7 @@ class SessionRecord(BaseModel):
     state: State = State.setup
     created_at: float = Field(default_factory=time.time)
     message: str = ""
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: TrainingConfigParams = Field(default_factory=TrainingConfigParams)
     dataset: Optional[dict[str, Any]] = None
     preprocess: PreprocessInfo = Field(default_factory=PreprocessInfo)
     training: TrainingInfo = Field(default_factory=TrainingInfo)

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cluster.layout import Layout
+
 NAMESPACE = "training_module"
 SESSION_ACTOR_NAME = "training_module_session"
 
@@ -49,7 +51,7 @@ class Settings(BaseModel):
         return [v for v in value.split(",") if v] if isinstance(value, str) else value
 
     @classmethod
-    def from_args(cls, args: Optional[dict[str, Any]] = None) -> "Settings":
+    def from_args(cls, args: Optional[dict[str, Any]] = None) -> Settings:
         """Build from `serve run serve_app:app key=value` args (strings) or a config's `args:`."""
         return cls(**{k: v for k, v in (args or {}).items() if v is not None})
 
@@ -62,25 +64,10 @@ class Settings(BaseModel):
         return int(self.max_upload_mb * 1024 * 1024)
 
     @property
-    def sessions_dir(self) -> Path:
-        return self.root / "sessions"
-
-    @property
-    def default_cache_dir(self) -> Path:
-        return self.root / "cache"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.root / "models"
-
-    @property
-    def state_file(self) -> Path:
-        return self.root / "session.json"
-
-    @property
     def allowed_import_roots(self) -> list[str]:
         return [str(Path(r).expanduser().resolve()) for r in self.import_roots] if self.import_roots is not None \
-            else [str(self.root / "imports")]
+            else [str(self.layout.default_import_root)]
 
-    def session_dir(self, session_id: str) -> Path:
-        return self.sessions_dir / session_id
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.root)

@@ -1,25 +1,16 @@
-"""The FastAPI application: routes, error handlers and an upload size guard."""
+"""The FastAPI application: routers by resource, the error handler and an upload size guard."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from cluster.errors import SessionError
 from serve_app.dependencies import get_settings
 from serve_app.errors import session_error_handler
-from serve_app.routes import router
-
-api = FastAPI(
-    title="Training module",
-    description="Fine-tune transformer text models on your labelled data over REST, on Ray.",
-    version="0.1.0",
-)
-api.include_router(router)
-api.add_exception_handler(SessionError, session_error_handler)
+from serve_app.routes import artifacts, dataset, models, session, training
+from train_jobs.errors import SessionError
 
 
-@api.middleware("http")
 async def refuse_oversized_uploads(request: Request, call_next):
     """Refuse an upload by its Content-Length before a byte of it is read or spooled."""
     if request.url.path.startswith("/upload_dataset/"):
@@ -31,3 +22,16 @@ async def refuse_oversized_uploads(request: Request, call_next):
                        f"({settings.max_upload_mb:g} MiB per file)")
             return JSONResponse(status_code=413, content={"detail": message, "message": message})
     return await call_next(request)
+
+
+def create_app() -> FastAPI:
+    api = FastAPI(
+        title="Training module",
+        description="Fine-tune transformer text models on your labelled data over REST, on Ray.",
+        version="0.1.0",
+    )
+    for module in (session, dataset, training, artifacts, models):
+        api.include_router(module.router)
+    api.add_exception_handler(SessionError, session_error_handler)
+    api.middleware("http")(refuse_oversized_uploads)
+    return api

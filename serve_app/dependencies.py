@@ -1,4 +1,4 @@
-"""Route dependencies: the settings and session client of this replica.
+"""Route dependencies: the service of this replica, and the session key checked in the signature.
 
 Set once by the deployment's constructor. They live in this module, not on
 `app.state`, because Serve runs a deserialised copy of the FastAPI app.
@@ -8,27 +8,35 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from fastapi import Depends
+from fastapi import Depends, Path
 
+from cluster.service import TrainingService
 from cluster.settings import Settings
-from serve_app.session_client import SessionClient
 
-_settings: Optional[Settings] = None
-_session: Optional[SessionClient] = None
+_service: Optional[TrainingService] = None
 
 
 def configure(settings: Settings) -> None:
-    global _settings, _session
-    _settings, _session = settings, SessionClient(settings)
+    global _service
+    _service = TrainingService(settings)
 
 
-def get_session() -> SessionClient:
-    return _session
+def get_service() -> TrainingService:
+    return _service
 
 
 def get_settings() -> Settings:
-    return _settings
+    return _service.settings
 
 
-Session = Annotated[SessionClient, Depends(get_session)]
-ServerSettings = Annotated[Settings, Depends(get_settings)]
+Service = Annotated[TrainingService, Depends(get_service)]
+
+
+async def authorized_key(key: Annotated[str, Path(description="The session key from /start_session.")],
+                         service: Service) -> str:
+    """The path's session key, refused with 403 (or 409 with no session) before the route runs."""
+    await service.authorize(key)
+    return key
+
+
+SessionKey = Annotated[str, Depends(authorized_key)]

@@ -8,14 +8,14 @@ from ray import serve
 from ray.serve import Application
 
 from cluster.settings import Settings
-from serve_app.api import api
+from serve_app.api import create_app
 from serve_app.dependencies import configure
 
 
 # 0 CPUs: the replica only validates and dispatches, leaving every CPU to Ray Data and Ray Train.
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=200,
                   logging_config={"enable_access_log": False})
-@serve.ingress(api)
+@serve.ingress(create_app())
 class TrainingModule:
     def __init__(self, settings: dict):
         configure(Settings(**settings))

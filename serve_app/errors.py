@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from ray.exceptions import RayTaskError
 
-from cluster.errors import InvalidParameters, SessionError
+from train_jobs.errors import InvalidParameters, SessionError
 
 
 def _cause(exc: Exception) -> SessionError:

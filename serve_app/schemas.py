@@ -1,12 +1,12 @@
-"""Typed request and response bodies of the HTTP API."""
+"""Typed request and response bodies of the HTTP API, and the error statuses each route declares."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, create_model
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from cluster.session_record import State
 from train_jobs.config import TrainingConfigParams
 
 
@@ -14,25 +14,117 @@ def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
     """The same fields, constraints and docs, each optional: a POST merges into the current config."""
     fields = {}
     for field_name, info in model.model_fields.items():
-        optional = FieldInfo.merge_field_infos(info, default=None)
-        optional.default_factory = None
-        fields[field_name] = (Optional[info.annotation], optional)
+        inner = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[field_name] = (Optional[inner], Field(None, description=info.description))
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
 TrainingConfigUpdate = _all_optional(TrainingConfigParams, "TrainingConfigUpdate")
 
 
-class ServerStatus(BaseModel):
+class _Open(BaseModel):
+    # Responses carry what the session reports; a field added there is passed on, not dropped.
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class JobStatus(_Open):
+    id: str = ""
+    actor: str = ""
+    status: str = "not_started"  # not_started | running | done | failed | stopped
+    progress: float = 0.0
+    message: str = ""
+    error: Optional[str] = None
+    started_at: Optional[float] = None
+    finished_at: Optional[float] = None
+
+
+class PreprocessStatus(JobStatus):
+    cache: Optional[dict[str, Any]] = None
+
+
+class TrainingStatus(JobStatus):
+    stop_requested: bool = False
+    live: dict[str, Any] = {}  # step, loss, lr, samples/s, tokens/s, ETA, device
+    final_metrics: Optional[dict[str, Any]] = None
+    run_storage: Optional[str] = None
+    last_eval: Optional[dict[str, Any]] = None
+
+
+class ImportStatus(JobStatus):
+    name: Optional[str] = None
+    model_type: Optional[str] = None
+    model_name: Optional[str] = None
+    entry: Optional[dict[str, Any]] = None
+
+
+class ErrorInfo(_Open):
+    during: str
+    message: str
+
+
+class ServerStatus(_Open):
     """The "server status dictionary" every route returns; routes add their own fields."""
 
-    model_config = ConfigDict(extra="allow")
-
-    state: str
+    state: State
     session_active: bool
     message: str
     model_ready: bool
     session_id: Optional[str] = None
-    preprocess: Optional[dict[str, Any]] = None
-    training: Optional[dict[str, Any]] = None
-    error: Optional[dict[str, Any]] = None
+    preprocess: Optional[PreprocessStatus] = None
+    training: Optional[TrainingStatus] = None
+    import_: Optional[ImportStatus] = Field(None, alias="import")
+    error: Optional[ErrorInfo] = None
+
+
+class StartedSession(ServerStatus):
+    key: str = Field(description="The session key: every keyed route needs it. Shown only here.")
+
+
+class Parameters(ServerStatus):
+    config: TrainingConfigParams
+    dataset: Optional[dict[str, Any]] = None
+
+
+class DatasetUploaded(ServerStatus):
+    dataset: dict[str, Any]
+
+
+class Monitor(ServerStatus):
+    history: list[dict[str, Any]]
+    metrics: Optional[dict[str, Any]] = None
+
+
+class Health(ServerStatus):
+    healthy: bool
+
+
+class Catalogue(ServerStatus):
+    models: list[dict[str, Any]]
+
+
+class ImportedModel(ServerStatus):
+    model: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    """Every error: `message` says what went wrong; 409s add the `state` and a `hint` naming the call to make."""
+
+    detail: Union[str, list[dict[str, Any]]]
+    message: str
+    state: Optional[str] = None
+    hint: Optional[str] = None
+
+
+_MEANING = {
+    400: "a dataset or model that cannot be used: the message names the file, line and column",
+    403: "wrong session key (nothing changes)",
+    404: "nothing to download yet",
+    409: "wrong state: `state` says which, `hint` names the call to make first",
+    413: "an upload over the size limit",
+    422: "invalid parameters: FastAPI's `detail` array",
+}
+
+
+def errors(*codes: int) -> dict:
+    """The `responses=` entry declaring these error statuses with their body."""
+    return {code: {"model": ErrorBody, "description": _MEANING[code]} for code in codes}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_model import build_tiny_bert
 
 from training_client.local_server import ServerProcess
-
-from tiny_model import build_tiny_bert
 
 TINY_MODEL = "tiny-bert"
 MAX_UPLOAD_MB = 1

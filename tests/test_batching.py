@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train_jobs.batching import length_grouped
+from train_jobs.training.batching import length_grouped
 
 
 def windows(lengths: list[int], size: int):

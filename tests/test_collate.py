@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
-from train_jobs.collate import pad_batch
+from train_jobs.training.collate import pad_batch
 
 
 def ragged(*seqs, dtype=np.int64) -> np.ndarray:
@@ -93,7 +92,7 @@ def test_outputs_are_independent_of_input_buffers():
 
 
 def test_pad_collate_is_the_ray_collate_form_of_pad_batch():
-    from train_jobs.collate import PadCollate
+    from train_jobs.training.collate import PadCollate
 
     batch = {"input_ids": np.array([np.array([1, 2, 3]), np.array([4])], dtype=object),
              "labels": np.array([0, 1])}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cluster.storage import atomic_write_bytes, atomic_write_json, is_inside, read_json
 from serve_app.schemas import TrainingConfigUpdate
 from train_jobs.config import TrainingConfigParams
-from train_jobs.metrics import CLASSIFICATION_METRICS
+from train_jobs.files import atomic_write_bytes, atomic_write_json, is_inside, read_json
+from train_jobs.training.metrics import CLASSIFICATION_METRICS
 
 DEFAULTS = {
     "model": "all-MiniLM-L6-v2",

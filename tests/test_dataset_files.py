@@ -7,14 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cluster.errors import BadDataset
-from train_jobs.dataset_files import (
-    detect_format,
-    iter_records,
-    ordered_labels,
-    scan_file,
-    summarise_dataset,
-)
+from train_jobs.data.dataset import summarise_dataset
+from train_jobs.data.formats import iter_records, sniff_format
+from train_jobs.data.labels import ordered_labels
+from train_jobs.data.text_files import scan_file
+from train_jobs.errors import BadDataset
 
 GOOD_CSV = b"text,label\nthe film was great,pos\nthe plot was dull,neg\nsuperb acting,pos\n"
 
@@ -190,14 +187,14 @@ def test_crlf_line_endings(tmp_path):
         ("", "text,label\n", "csv"),
     ],
 )
-def test_detect_format(tmp_path, suffix, data, expected):
+def test_sniff_format(tmp_path, suffix, data, expected):
     path = write(tmp_path / (f"f.{suffix}" if suffix else "f"), data.encode("latin-1") if "\xef" in data else data)
-    assert detect_format(path) == expected
+    assert sniff_format(path) == expected
 
 
 def test_detect_format_uses_upload_filename(tmp_path):
     path = write(tmp_path / "upload.bin", "text,label\na,b\n")
-    assert detect_format(path, "data.tsv") == "tsv"
+    assert sniff_format(path, "data.tsv") == "tsv"
     s = scan_file(write(tmp_path / "stored", "text\tlabel\na\tb\n"), "train_file", "mine.tsv")
     assert s["filename"] == "mine.tsv"
     assert s["format"] == "tsv"

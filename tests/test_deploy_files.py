@@ -14,8 +14,8 @@ from ray.serve.schema import (
 from cluster.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVE_CONFIG = REPO_ROOT / "cluster" / "serve_config.yaml"
-RAYSERVICE = REPO_ROOT / "cluster" / "rayservice.yaml"
+SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
+RAYSERVICE = REPO_ROOT / "deploy" / "rayservice.yaml"
 
 APP_NAME = "training_module"
 IMPORT_PATH = "serve_app:app"
@@ -126,9 +126,6 @@ def test_deployment_names_match_app(source):
     # Importing the deployment only defines it; it does not start Ray.
     from serve_app.deployment import TrainingModule
 
-    if source == "serve_config":
-        raw = _load(SERVE_CONFIG)
-    else:
-        raw = _rayservice_serve_config(_load(RAYSERVICE))
+    raw = _load(SERVE_CONFIG) if source == "serve_config" else _rayservice_serve_config(_load(RAYSERVICE))
     config = ServeDeploySchema.model_validate(raw)
     assert _deployment_names(config) == {TrainingModule.name}

@@ -7,11 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from transformers import AutoModelForSequenceClassification
-
 from conftest import TINY_MODEL
 from data import pair_files, sentiment_files
 from helpers import expect_error, extract, prepared_session, wait_for
+from transformers import AutoModelForSequenceClassification
+
 from training_client import TrainingModuleClient, TrainingModuleError
 
 

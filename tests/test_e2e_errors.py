@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import MAX_UPLOAD_MB, TINY_MODEL
 from data import sentiment_files, write_csv
 from helpers import expect_error, new_session
+
 from training_client import TrainingModuleClient
 
 

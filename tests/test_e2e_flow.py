@@ -8,11 +8,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
 from conftest import TINY_MODEL
 from data import sentiment_files
 from helpers import extract, new_session
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 METRICS = ["accuracy", "f1", "f1_macro", "precision", "recall", "matthews_correlation", "roc_auc"]
 

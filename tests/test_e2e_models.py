@@ -11,11 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from transformers import AutoModel, AutoModelForSequenceClassification
-
 from data import sentiment_files
 from helpers import expect_error, extract, new_session, wait_for
 from tiny_model import build_tiny_bert
+from transformers import AutoModel, AutoModelForSequenceClassification
+
 from training_client import TrainingModuleClient
 
 

@@ -6,11 +6,10 @@ import csv
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
 from conftest import TINY_MODEL
 from data import multilabel_files
 from helpers import expect_error, extract, new_session
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 METRICS = ["accuracy", "f1", "f1_macro", "f1_micro", "f1_weighted", "precision", "recall",
            "matthews_correlation", "roc_auc"]

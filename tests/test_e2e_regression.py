@@ -6,11 +6,10 @@ import csv
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
 from conftest import TINY_MODEL
 from data import score_files, sentiment_files
 from helpers import expect_error, extract, new_session
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 METRICS = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
 

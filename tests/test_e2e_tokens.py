@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from transformers import AutoModelForTokenClassification
-
 from conftest import TINY_MODEL
 from data import ner_files
 from helpers import expect_error, extract, new_session
+from transformers import AutoModelForTokenClassification
 
 
 def test_token_classification_trains_and_reports_entities(server, tmp_path):

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from train_jobs.metrics import CLASSIFICATION_METRICS, classification_metrics, per_class_report
+from train_jobs.training.metrics import CLASSIFICATION_METRICS, classification_metrics, per_class_report
 
 ALL = sorted(CLASSIFICATION_METRICS)
 
@@ -127,7 +127,7 @@ def test_per_class_report_lists_absent_classes():
 
 
 def test_regression_metrics_match_their_definitions():
-    from train_jobs.metrics import regression_metrics
+    from train_jobs.training.metrics import regression_metrics
 
     y = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     p = np.array([0.5, 1.0, 1.5, 3.5, 3.0])

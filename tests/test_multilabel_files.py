@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cluster.errors import BadDataset
-from train_jobs.dataset_files import flag, label_set, summarise_dataset
+from train_jobs.data.dataset import summarise_dataset
+from train_jobs.data.labels import flag, label_set
+from train_jobs.errors import BadDataset
 
 
 def write(path: Path, text: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from train_jobs.train_loop import autocast_dtype, cpu_has_native_bf16
+from train_jobs.training.precision import autocast_dtype, cpu_has_native_bf16
 
 
 def test_precision_choice():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from train_jobs.models import bundled_model_dir
+from train_jobs.models.lookup import bundled_model_dir
 
 
 def build_tiny_bert(dest: Path, seed: int = 0) -> Path:

@@ -43,7 +43,7 @@ class TrainingConfigParams(BaseModel):
         0.5, gt=0, lt=1, description="Multi-label data: a label is predicted when its probability reaches this.")
 
     @model_validator(mode="after")
-    def _known_metrics(self) -> "TrainingConfigParams":
+    def _known_metrics(self) -> TrainingConfigParams:
         if self.eval_metrics is None:
             self.eval_metrics = list(DEFAULT_METRICS[self.task_type])
         known = TASK_METRIC_NAMES[self.task_type]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import httpx
 
@@ -28,7 +29,7 @@ class TrainingModuleClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "TrainingModuleClient":
+    def __enter__(self) -> TrainingModuleClient:
         return self
 
     def __exit__(self, *exc) -> None:

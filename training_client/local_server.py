@@ -49,7 +49,7 @@ class ServerProcess:
         self.log_path = log_dir / "serve.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 180) -> "ServerProcess":
+    def start(self, timeout: float = 180) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env["RAY_DEDUP_LOGS"] = "0"
         log = open(self.log_path, "ab")
@@ -76,7 +76,7 @@ class ServerProcess:
     def client(self, **kwargs) -> TrainingModuleClient:
         return TrainingModuleClient(self.url, **kwargs)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -1,0 +1,143 @@
+"""Background jobs as named, detached actors: preprocessing, training runs and model imports.
+
+Each job runs in its own actor (never in the Serve replica), named after its
+session and step so the Ray dashboard shows what it is. Detached, so a restart
+of the Serve app does not cut it off; the session checks by name whether a job
+is still alive after a restart. A job gets the session actor's handle and
+reports through it: progress as it goes, then its end.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, Optional
+
+import ray
+
+from cluster.session_actor import find_session_actor
+from cluster.settings import NAMESPACE
+from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
+
+FINISH_RETRY_S = 120
+PROGRESS_TIMEOUT_S = 10
+
+
+class SessionLink:
+    """A job's line to the session actor: the handle it was given, found again if that actor was replaced."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def deliver(self, call: Callable[[Any], Any]) -> None:
+        """Report a job's end (`call(handle)` returns the ObjectRef), waiting out a restart of the session actor."""
+        deadline = time.monotonic() + FINISH_RETRY_S
+        while True:
+            try:
+                ray.get(call(self.handle), timeout=30)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+                self._refind()
+
+    def _refind(self) -> None:
+        try:
+            self.handle = find_session_actor()
+        except ValueError:  # not recreated yet
+            pass
+
+
+class TrainingProgressSink:
+    """Rank 0's live progress to the session; the answer says whether to stop. A missing or restarting
+    session actor never stops training: that push is skipped."""
+
+    def __init__(self, link: SessionLink, run_id: str):
+        self.link, self.run_id = link, run_id
+
+    def __call__(self, info: dict, evaluation: Optional[dict]) -> bool:
+        try:
+            return bool(ray.get(self.link.handle.training_progress.remote(self.run_id, info, evaluation),
+                                timeout=PROGRESS_TIMEOUT_S))
+        except Exception:
+            self.link._refind()
+            return False
+
+
+def short_error(exc: BaseException) -> str:
+    """The root cause's message, not a page of Ray traceback."""
+    while getattr(exc, "__cause__", None) is not None:
+        exc = exc.__cause__
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
+
+
+def _run_and_report(link: SessionLink, work: Callable[[], Any], finish: Callable[[Any, Any, Optional[str]], Any],
+                    expected: tuple = ()) -> None:
+    """Run `work()`, report its result or error with `finish(handle, result, error)`, then end this actor.
+
+    Errors of the `expected` types carry a message for the user as is; others are shortened.
+    """
+    result, error = None, None
+    try:
+        result = work()
+    except expected as e:
+        error = str(e)
+    except Exception as e:  # reported to the user through the session
+        traceback.print_exc()
+        error = short_error(e)
+    link.deliver(lambda session: finish(session, result, error))
+    ray.actor.exit_actor()
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class PreprocessJob:
+    def run(self, session, spec: PreprocessSpec) -> None:
+        from train_jobs.data.preprocess import build_cache
+
+        link = SessionLink(session)
+
+        def on_progress(fraction: float, message: str) -> None:
+            link.handle.preprocess_progress.remote(spec.job_id, fraction, message)
+
+        _run_and_report(link, lambda: build_cache(spec, on_progress),
+                        lambda s, cache, error: s.finish_preprocess.remote(spec.job_id, cache, error))
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class ImportJob:
+    def run(self, session, spec: ImportSpec) -> None:
+        from train_jobs.models.importer import ImportFailed, import_model
+
+        link = SessionLink(session)
+
+        def on_progress(fraction: float, message: str) -> None:
+            link.handle.import_progress.remote(spec.job_id, fraction, message)
+
+        _run_and_report(link, lambda: import_model(spec, on_progress),
+                        lambda s, entry, error: s.finish_import.remote(spec.job_id, entry, error),
+                        expected=(ImportFailed,))
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class TrainingJob:
+    def run(self, session, spec: TrainingSpec) -> None:
+        from train_jobs.training.run import run_training
+
+        link = SessionLink(session)
+        try:
+            outcome = run_training(spec, TrainingProgressSink(link, spec.run_id))
+        except Exception as e:
+            traceback.print_exc()
+            outcome = {"error": short_error(e)}
+        link.deliver(lambda s: s.finish_training.remote(spec.run_id, outcome))
+        ray.actor.exit_actor()
+
+
+def launch(job_cls, session, spec) -> None:
+    """Start a job actor named after its job id, hand it the session actor and the spec, and return at once."""
+    name = spec.run_id if isinstance(spec, TrainingSpec) else spec.job_id
+    actor = job_cls.options(name=name, namespace=NAMESPACE, lifetime="detached").remote()
+    actor.run.remote(session, spec)

@@ -1,0 +1,151 @@
+"""The use cases the HTTP routes call: one method each, orchestrating the session actor, jobs and tasks.
+
+Routes validate and authorise; everything they do beyond that happens here, so
+a script or a test can drive the server's work without HTTP (bench/gpu_check.py does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
+from cluster.session_client import SessionClient
+from cluster.settings import Settings
+from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task
+from cluster.uploads import Upload, save_upload
+from train_jobs.errors import InvalidParameters, NotFound
+from train_jobs.files import remove_tree
+from train_jobs.models.importer import catalogue, catalogue_name, check_directory_source
+
+
+class TrainingService:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.layout = settings.layout
+        self.session = SessionClient(settings)
+
+    async def _launch(self, job_cls, spec, job_id: str) -> dict:
+        """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
+        try:
+            launch(job_cls, self.session.handle, spec)
+        except Exception as e:
+            error = f"could not start {job_id}: {e}"
+            await self.session.call(lambda s: s.abort_job.remote(job_id, error))
+            raise
+        return await self.status()
+
+    # ---- session -----------------------------------------------------------------------
+    async def status(self) -> dict:
+        return await self.session.call(lambda s: s.status.remote())
+
+    async def authorize(self, key: str) -> None:
+        await self.session.call(lambda s: s.authorize.remote(key))
+
+    async def start_session(self, force: bool) -> dict:
+        return await self.session.call(lambda s: s.start.remote(force))
+
+    async def restart_session(self, key: str) -> dict:
+        return await self.session.call(lambda s: s.restart.remote(key))
+
+    async def get_parameters(self) -> dict:
+        return await self.session.call(lambda s: s.get_config.remote())
+
+    async def update_parameters(self, key: str, patch: dict) -> dict:
+        return await self.session.call(lambda s: s.update_config.remote(key, patch))
+
+    # ---- dataset ------------------------------------------------------------------------
+    async def upload_dataset(self, key: str, train_file: Upload, test_file: Upload) -> dict:
+        """Stage both files, check them off the replica, then swap them in as the dataset: all or nothing."""
+        target = await self.session.call(lambda s: s.begin_upload.remote(key))
+        staging = Path(target["staging"])
+        staging.mkdir(parents=True)
+        try:
+            files = {}
+            for split, upload in (("train", train_file), ("test", test_file)):
+                suffix = Path(upload.filename or "").suffix.lower() or ".csv"
+                path = await save_upload(upload, staging / f"{split}{suffix}", f"{split}_file",
+                                         self.settings.max_upload_bytes)
+                files[split] = (str(path), upload.filename)
+            summary = await inspect_upload_task.remote(files["train"], files["test"], target["task_type"])
+            return await self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary))
+        finally:
+            remove_tree(staging)  # gone already when the upload was accepted
+
+    async def preprocess(self, key: str) -> dict:
+        spec = await self.session.call(lambda s: s.begin_preprocess.remote(key))
+        if spec is None:  # a cache hit (or a refusal), already answered by the session
+            return await self.status()
+        return await self._launch(PreprocessJob, spec, spec.job_id)
+
+    # ---- training -----------------------------------------------------------------------
+    async def start_training(self, key: str) -> dict:
+        spec = await self.session.call(lambda s: s.begin_training.remote(key))
+        return await self._launch(TrainingJob, spec, spec.run_id)
+
+    async def stop_training(self, key: str) -> dict:
+        return await self.session.call(lambda s: s.request_stop.remote(key))
+
+    async def monitor(self, key: str) -> dict:
+        return await self.session.call(lambda s: s.monitor.remote(key))
+
+    # ---- artifacts ----------------------------------------------------------------------
+    async def model_archive(self, key: str) -> tuple[str, str]:
+        """(path, download name) of the model archive, built first if missing (a checkpoint recovered
+        after a restart has none)."""
+        art = await self.session.call(lambda s: s.artifacts.remote(key))
+        path = art["model_archive"]
+        if not path or not Path(path).is_file():
+            path = await build_model_archive_task.remote(art["model_dir"], art["model_archive_dest"])
+            await self.session.call(lambda s: s.set_artifact.remote(key, "model_archive", path))
+        return path, f"model-{art['session_id'][:8]}.tar.gz"
+
+    async def results_archive(self, key: str) -> tuple[str, str]:
+        art = await self.session.call(lambda s: s.artifacts.remote(key))
+        path = art["results_archive"]
+        if not path or not Path(path).is_file():
+            raise NotFound("no results for this run: it ended before the results were written")
+        return path, f"results-{art['session_id'][:8]}.tar.gz"
+
+    # ---- models -------------------------------------------------------------------------
+    async def import_model(self, key: str, model_type: str, model_name: str, file: Optional[Upload]) -> dict:
+        """Check the source here (fast refusals), stage an archive, then import in a job actor."""
+        await self.authorize(key)
+        name = catalogue_name(model_type, model_name)
+        archive: Optional[Path] = None
+        if model_type == "directory":
+            model_name = str(check_directory_source(model_name, self.settings.allowed_import_roots))
+        if model_type == "archive":
+            if file is None:
+                raise InvalidParameters("model_type=archive needs the archive as multipart field 'file'",
+                                        field="file")
+            archive = self.layout.model_upload()
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            await save_upload(file, archive, "file", int(self.settings.max_model_upload_mb * (1 << 20)))
+        try:
+            spec = await self.session.call(lambda s: s.begin_import.remote(
+                key, name, model_type, model_name, str(archive) if archive else None))
+        except Exception:
+            if archive:
+                archive.unlink(missing_ok=True)
+            raise
+        return await self._launch(ImportJob, spec, spec.job_id)
+
+    async def import_status(self) -> dict:
+        return {**await self.status(), "models": catalogue(self.layout.models_dir)}
+
+    async def imported_model(self, key: str, model_name: Optional[str]) -> dict:
+        """The catalogue entry of `model_name`, or of the session's last import."""
+        last = await self.session.call(lambda s: s.last_import.remote(key))
+        name = model_name or last
+        entries = {e["name"]: e for e in catalogue(self.layout.models_dir)}
+        if name not in entries:
+            raise NotFound(f"no imported model {name!r}" if name else "no model imported in this session yet",
+                           hint=f"import one with /import_model/{{key}}; the catalogue has {sorted(entries)}")
+        return entries[name]
+
+    async def imported_model_archive(self, entry: dict, tokenizer: bool) -> Path:
+        dest = self.layout.catalogue_archive(entry["name"], entry.get("sha256", "unhashed"), tokenizer)
+        if not dest.is_file():
+            await build_catalogue_archive_task.remote(entry["path"], str(dest), tokenizer)
+        return dest

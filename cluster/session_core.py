@@ -1,0 +1,188 @@
+"""The session half of the state machine: the key, the config and the dataset (no jobs; no Ray).
+
+`SessionMachine` (session_machine.py) adds the jobs. Each method is one atomic
+step: the actor that wraps the machine runs one method at a time. Every state
+change is handed to `persist` before the method returns.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+from pydantic import ValidationError
+
+from cluster.layout import Layout
+from cluster.session_record import BUSY, SessionRecord, State
+from cluster.settings import Settings
+from cluster.status import status_of
+from train_jobs.config import TrainingConfigParams
+from train_jobs.errors import InvalidParameters, NotFound, WrongKey, WrongState
+from train_jobs.files import remove_tree
+from train_jobs.models.lookup import resolve_model
+
+NOT_BUSY = [s for s in State if s not in BUSY]
+# persist(record or None, wait): write the record (None: there is no session).
+Persist = Callable[[Optional[SessionRecord], bool], None]
+
+
+class SessionCore:
+    def __init__(self, settings: Settings, record: Optional[SessionRecord], persist: Persist,
+                 job_alive: Callable[[str], bool], stop_job: Callable[[str], None]):
+        self.settings: Settings = settings
+        self.layout: Layout = settings.layout
+        self.record = record
+        self._persist, self._job_alive, self._stop_job = persist, job_alive, stop_job
+
+    def _save(self, wait: bool = True) -> None:
+        self._persist(self.record, wait)
+
+    # ---- guards -----------------------------------------------------------------------
+    def _session(self, key: str) -> SessionRecord:
+        if self.record is None:
+            raise WrongState("there is no active session", state=State.idle.value, hint="call /start_session first")
+        if not isinstance(key, str) or not hmac.compare_digest(key.encode(), self.record.key.encode()):
+            raise WrongKey("wrong session key")
+        return self.record
+
+    @staticmethod
+    def _require(r: SessionRecord, allowed, action: str, hint: str) -> None:
+        if r.state not in allowed:
+            raise WrongState(f"cannot {action} while the session is {r.state.value}; {hint}",
+                             state=r.state.value, hint=hint)
+
+    @staticmethod
+    def _to_setup(r: SessionRecord) -> None:
+        """A new dataset or config invalidates the cache and any previous run's outputs."""
+        if r.state != State.setup:
+            r.state = State.setup
+            r.preprocess.status = "not_started"
+            r.preprocess.progress = 0.0
+            r.artifacts = type(r.artifacts)()
+        r.error = None
+
+    def _next_job_id(self, r: SessionRecord, kind: str) -> str:
+        r.runs += 1
+        return f"{r.session_id[:8]}-{kind}-{r.runs}"
+
+    # ---- session ----------------------------------------------------------------------
+    def status(self) -> dict:
+        return status_of(self.record)
+
+    def start(self, force: bool) -> dict:
+        if self.record is not None and not force:
+            raise WrongState("a session is already active", state=self.record.state.value,
+                             hint="use its key, or call /start_session?force_restart=1 to wipe it")
+        if self.record is not None:
+            self._wipe()
+        session_id = uuid.uuid4().hex
+        self.record = SessionRecord(session_id=session_id, key=secrets.token_urlsafe(32),
+                                    message="session started; upload a dataset with /upload_dataset/{key}")
+        self.layout.session_dir(session_id).mkdir(parents=True, exist_ok=True)
+        self._save()
+        return {**self.status(), "key": self.record.key}
+
+    def _wipe(self) -> None:
+        """Stop running work first, then remove the session's files."""
+        r = self.record
+        for name in (r.preprocess.actor, r.training.actor, r.imports.actor):
+            if name:
+                self._stop_job(name)
+        remove_tree(self.layout.session_dir(r.session_id))
+        self.record = None
+        self._save()
+
+    def authorize(self, key: str) -> None:
+        self._session(key)
+
+    def restart(self, key: str) -> dict:
+        """`force_restart` from a keyed route: only the key holder may wipe the session."""
+        self._session(key)
+        return self.start(force=True)
+
+    # ---- config -----------------------------------------------------------------------
+    def get_config(self) -> dict:
+        if self.record is None:
+            raise WrongState("there is no active session", state=State.idle.value, hint="call /start_session first")
+        return {**self.status(), "config": self.record.config.model_dump(), "dataset": self.record.dataset}
+
+    def update_config(self, key: str, patch: dict) -> dict:
+        r = self._session(key)
+        self._require(r, NOT_BUSY, "change the config", "wait for it to finish or call /training/stop first")
+        current = r.config.model_dump()
+        merged = {**current, **patch}
+        if "task_type" in patch and "eval_metrics" not in patch and patch["task_type"] != current["task_type"]:
+            merged["eval_metrics"] = None  # the new task's default metrics, not the old task's
+        config = _validated_config(merged)
+        resolve_model(config.model, self.layout.models_dir)
+        self.layout.cache_dir(config.cache_dir)  # refused here if outside the storage root
+        if config != r.config:
+            r.config = config
+            self._to_setup(r)
+        r.message = "config updated; " + ("upload a dataset next" if r.dataset is None else "call /preprocess next")
+        self._save()
+        return {**self.status(), "config": r.config.model_dump()}
+
+    # ---- dataset ----------------------------------------------------------------------
+    def begin_upload(self, key: str) -> dict:
+        """Where to stage an upload and which task to check it for: one call before the files are read."""
+        r = self._session(key)
+        self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
+        return {"staging": str(self.layout.staging_dir(r.session_id)), "task_type": r.config.task_type}
+
+    def set_dataset(self, key: str, staged_dir: str, summary: dict) -> dict:
+        """Swap in a complete, validated upload (a whole folder, renamed atomically)."""
+        r = self._session(key)
+        self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
+        target = self.layout.new_dataset_dir(r.session_id)
+        Path(staged_dir).rename(target)
+        for split in ("train", "test"):
+            summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
+        old = r.dataset
+        r.dataset = {**summary, "dir": str(target)}
+        self._to_setup(r)
+        labels = (f"{len(summary['labels'])} labels" + (" (multi-label)" if summary.get("multi_label") else "")
+                  if summary["labels"] else "numeric scores")
+        r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows, "
+                     f"{labels}; call /preprocess next")
+        self._save()
+        if old and old.get("dir"):
+            remove_tree(Path(old["dir"]))
+        return {**self.status(), "dataset": r.dataset}
+
+    # ---- results -----------------------------------------------------------------------
+    def monitor(self, key: str) -> dict:
+        r = self._session(key)
+        return {**self.status(), "history": r.training.history, "metrics": r.training.final_metrics}
+
+    def artifacts(self, key: str) -> dict:
+        """What a download needs: the model and results paths, and where a missing model archive goes."""
+        r = self._session(key)
+        if r.state in BUSY:
+            raise WrongState(f"cannot download while the session is {r.state.value}", state=r.state.value,
+                             hint="wait for it to finish or call /training/stop")
+        if r.artifacts.model_dir is None:
+            raise NotFound("no trained model yet", state=r.state.value,
+                           hint="train with /training/start and wait for state 'trained' or 'stopped'")
+        return {"session_id": r.session_id, **r.artifacts.model_dump(),
+                "model_archive_dest": str(self.layout.model_archive(r.session_id, r.training.id))}
+
+    def set_artifact(self, key: str, field: str, path: str) -> None:
+        r = self._session(key)
+        setattr(r.artifacts, field, path)
+        self._save()
+
+
+def _validated_config(values: dict) -> TrainingConfigParams:
+    """The config, or a 422 in FastAPI's `detail` shape naming each bad field."""
+    try:
+        return TrainingConfigParams(**values)
+    except ValidationError as e:
+        # Through JSON: an error's context may hold exception objects that would not cross to the replica.
+        detail = [{**err, "loc": ["body", *err["loc"]]} for err in json.loads(e.json(include_url=False))]
+        raise InvalidParameters(f"invalid parameters: {detail[0]['msg']}", detail=detail) from None

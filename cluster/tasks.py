@@ -1,0 +1,29 @@
+"""Short remote tasks the service runs off the Serve replica: checking an upload, building archives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ray
+
+
+@ray.remote(num_cpus=0)
+def inspect_upload_task(train: tuple[str, str], test: tuple[str, str], task: str) -> dict:
+    """Check a staged upload ((path, client filename) per split) for `task` and summarise it."""
+    from train_jobs.data.dataset import inspect_upload
+
+    return inspect_upload(Path(train[0]), Path(test[0]), train[1], test[1], task)
+
+
+@ray.remote(num_cpus=0)
+def build_model_archive_task(model_dir: str, dest: str) -> str:
+    from train_jobs.results.archives import build_model_archive
+
+    return str(build_model_archive(Path(model_dir), Path(dest)))
+
+
+@ray.remote(num_cpus=0)
+def build_catalogue_archive_task(model_dir: str, dest: str, tokenizer: bool) -> str:
+    from train_jobs.results.archives import build_catalogue_archive
+
+    return str(build_catalogue_archive(Path(model_dir), Path(dest), tokenizer))

@@ -1,0 +1,32 @@
+"""Artifact routes: is the model ready, download it, download the results."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from serve_app.dependencies import Service, SessionKey
+from serve_app.schemas import ServerStatus, errors
+
+router = APIRouter(tags=["artifacts"])
+GZIP = {200: {"content": {"application/gzip": {}}, "description": "a tar.gz archive"}}
+
+
+@router.get("/model_ready/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
+            responses=errors(403, 409))
+async def model_ready(key: SessionKey, service: Service) -> dict:
+    return await service.status()
+
+
+@router.get("/download_model/{key}", response_class=FileResponse, responses={**GZIP, **errors(403, 404, 409)})
+async def download_model(key: SessionKey, service: Service) -> FileResponse:
+    """A tar.gz of a Hugging Face model directory that `from_pretrained` loads as is."""
+    path, filename = await service.model_archive(key)
+    return FileResponse(path, media_type="application/gzip", filename=filename)
+
+
+@router.get("/download_results/{key}", response_class=FileResponse, responses={**GZIP, **errors(403, 404, 409)})
+async def download_results(key: SessionKey, service: Service) -> FileResponse:
+    """A tar.gz with the evaluation history, final metrics, per-class report and test predictions."""
+    path, filename = await service.results_archive(key)
+    return FileResponse(path, media_type="application/gzip", filename=filename)

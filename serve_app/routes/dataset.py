@@ -1,0 +1,38 @@
+"""Dataset routes: upload the train and test files, preprocess them on Ray Data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from serve_app.dependencies import Service, SessionKey
+from serve_app.schemas import DatasetUploaded, ServerStatus, errors
+
+router = APIRouter()
+
+
+@router.post("/upload_dataset/{key}", response_model=DatasetUploaded, response_model_exclude_unset=True,
+             tags=["dataset"], responses=errors(400, 403, 409, 413))
+async def upload_dataset(
+    key: SessionKey,
+    service: Service,
+    train_file: Annotated[UploadFile, File(description="Training data: CSV, TSV or JSONL.")],
+    test_file: Annotated[UploadFile, File(description="Test data, same columns as train_file.")],
+) -> dict:
+    """Upload train and test files, checked for the configured task_type (set it first); they replace the
+    dataset only once both are complete and valid."""
+    return await service.upload_dataset(key, train_file, test_file)
+
+
+@router.post("/preprocess/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
+             tags=["preprocessing"], responses=errors(403, 409))
+async def preprocess(key: SessionKey, service: Service) -> dict:
+    """Tokenise the dataset on Ray Data in the background; follow it with /preprocess_status."""
+    return await service.preprocess(key)
+
+
+@router.get("/preprocess_status", response_model=ServerStatus, response_model_exclude_unset=True,
+            tags=["preprocessing"])
+async def preprocess_status(service: Service) -> dict:
+    return await service.status()

@@ -1,0 +1,44 @@
+"""Session routes: start (or wipe) the session, its status, the training config, the health check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from serve_app.dependencies import Service, SessionKey
+from serve_app.schemas import Health, Parameters, ServerStatus, StartedSession, TrainingConfigUpdate, errors
+
+router = APIRouter(tags=["session"])
+ForceRestart = Annotated[int, Query(description="If != 0, wipe the current session and start a new one.")]
+
+
+@router.get("/start_session", response_model=StartedSession, response_model_exclude_unset=True,
+            responses=errors(409))
+async def start_session(service: Service, force_restart: ForceRestart = 0) -> dict:
+    """Start a new session and return its key; 409 while one is active unless `force_restart`."""
+    return await service.start_session(force_restart != 0)
+
+
+@router.get("/status", response_model=ServerStatus, response_model_exclude_unset=True)
+async def status(service: Service) -> dict:
+    return await service.status()
+
+
+@router.get("/healthcheck", response_model=Health, response_model_exclude_unset=True)
+async def healthcheck(service: Service) -> dict:
+    return {**await service.status(), "healthy": True, "message": "the server and its session actor answer"}
+
+
+@router.post("/parameters/{key}", response_model=Parameters, response_model_exclude_unset=True, tags=["config"],
+             responses=errors(403, 409, 422))
+async def update_parameters(key: SessionKey, config: TrainingConfigUpdate, service: Service) -> dict:
+    """Merge the given fields into the training config; returns the full config."""
+    return await service.update_parameters(key, config.model_dump(exclude_unset=True))
+
+
+@router.get("/parameters", response_model=Parameters, response_model_exclude_unset=True, tags=["config"],
+            responses=errors(409))
+async def get_parameters(service: Service) -> dict:
+    """The training config and dataset summary. The key is never returned here: this route takes none."""
+    return await service.get_parameters()

@@ -1,0 +1,33 @@
+"""Training routes: start and stop a Ray Train run, follow it live."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serve_app.dependencies import Service, SessionKey
+from serve_app.routes.session import ForceRestart
+from serve_app.schemas import Monitor, ServerStatus, StartedSession, errors
+
+router = APIRouter(tags=["training"])
+
+
+@router.post("/training/start/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
+             responses=errors(403, 409, 422))
+async def training_start(key: SessionKey, service: Service) -> dict:
+    """Start a Ray Train run in the background; follow it with /monitor/{key}."""
+    return await service.start_training(key)
+
+
+@router.post("/training/stop/{key}", response_model=ServerStatus | StartedSession,
+             response_model_exclude_unset=True, responses=errors(403, 409))
+async def training_stop(key: SessionKey, service: Service, force_restart: ForceRestart = 0) -> dict:
+    """Stop the run, keeping its last checkpoint; with `force_restart`, wipe the session and start a new one."""
+    if force_restart:
+        return await service.restart_session(key)
+    return await service.stop_training(key)
+
+
+@router.get("/monitor/{key}", response_model=Monitor, response_model_exclude_unset=True, responses=errors(403, 409))
+async def monitor(key: SessionKey, service: Service) -> dict:
+    """Live training info (step, loss, lr, samples/s, ETA) and the evaluation history."""
+    return await service.monitor(key)

@@ -1,0 +1,1 @@
+"""Reading and checking uploads, Ray Data preprocessing and its cache."""

@@ -1,0 +1,42 @@
+"""The preprocessing cache's key and lookup: light enough for the session actor to answer a cache hit itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Optional
+
+from train_jobs.files import read_json
+from train_jobs.models.lookup import tokenizer_fingerprint
+from train_jobs.specs import PreprocessSpec
+
+CACHE_VERSION = 1
+SPLITS = ("train", "test")
+
+
+def cache_key(spec: PreprocessSpec) -> str:
+    """Same files, tokenizer, length, columns, labels and task: same cache."""
+    parts = {
+        "version": CACHE_VERSION,
+        "files": [spec.dataset[s]["sha256"] for s in SPLITS],
+        "tokenizer": tokenizer_fingerprint(Path(spec.model_dir)),
+        "max_seq_length": spec.max_seq_length,
+        "text_columns": spec.dataset["train"]["text_columns"],
+        "labels": spec.dataset["labels"],
+        "task_type": spec.dataset.get("task_type", "sequence_classification"),
+        "target": spec.dataset.get("target"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cache_path(spec: PreprocessSpec) -> Path:
+    return Path(spec.cache_dir) / cache_key(spec)
+
+
+def reusable_cache(spec: PreprocessSpec) -> Optional[dict]:
+    """The finished cache for `spec` (its meta, marked reused), unless missing or `overwrite_cache` is set."""
+    if spec.overwrite_cache:
+        return None
+    meta = read_json(cache_path(spec) / "meta.json")
+    return {**meta, "reused": True} if meta else None

@@ -1,0 +1,176 @@
+"""Preprocessing on Ray Data: read the uploads, tokenise in batches, write a Parquet cache.
+
+No padding here: batches are padded per batch at training time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from train_jobs.data.cache import SPLITS, cache_path, reusable_cache
+from train_jobs.data.labels import IGNORE_INDEX, Target, find_target, row_labels
+from train_jobs.files import atomic_write_json, swap_directory
+from train_jobs.specs import OnProgress, PreprocessSpec
+
+
+@functools.lru_cache(maxsize=4)
+def load_fast_tokenizer(model_dir: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir, use_fast=True)
+    if not tok.is_fast:
+        raise ValueError(f"model at {model_dir} has no fast tokenizer (tokenizer.json)")
+    return tok
+
+
+def _as_text(value) -> str:
+    """A JSON value as the text a CSV cell would hold, so every format parses the same way."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+
+
+def _jsonl_columns(batch: pa.Table, *, columns: list[str]) -> pa.Table:
+    rows = [json.loads(line) for line in batch.column("text").to_pylist() if line.strip()]
+    return pa.table({c: pa.array([_as_text(r.get(c)) for r in rows], type=pa.string()) for c in columns})
+
+
+def _read(path: str, fmt: str, columns: list[str]) -> ray.data.Dataset:
+    """Every column as strings: a text column of digits stays text, a label list stays one value."""
+    if fmt == "jsonl":
+        # Lines parsed by us, not Arrow's JSON reader, whose type inference breaks on mixed values
+        # (an empty label list in one block, strings in the next).
+        return ray.data.read_text(path).map_batches(_jsonl_columns, batch_format="pyarrow",
+                                                    fn_kwargs={"columns": columns})
+    import pyarrow.csv as pacsv
+
+    ds = ray.data.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
+    )
+    return ds.select_columns(columns)
+
+
+def _target_array(batch: pa.Table, target: Target, label2id: dict[str, int]) -> pa.Array:
+    """Class ids (single-label), multi-hot float rows (multi-label) or the score (regression)."""
+    if target.kind == "score":
+        return pa.array([float(v) for v in batch.column(target.columns[0]).to_pylist()], type=pa.float32())
+    rows = batch.select(list(target.columns)).to_pylist()
+    if target.kind == "label":
+        return pa.array([label2id[row_labels(r, target)[0]] for r in rows], type=pa.int64())
+    hot = np.zeros((len(rows), len(label2id)), dtype=np.float32)
+    for i, r in enumerate(rows):
+        hot[i, [label2id[label] for label in row_labels(r, target)]] = 1.0
+    return pa.FixedSizeListArray.from_arrays(pa.array(hot.ravel()), len(label2id))
+
+
+def tokenize_batch(batch: pa.Table, *, model_dir: str, text_columns: list[str], target: Target,
+                   label2id: dict[str, int], max_seq_length: int, keep_text: bool) -> pa.Table:
+    tok = load_fast_tokenizer(model_dir)
+    texts = [[str(t) for t in batch.column(c).to_pylist()] for c in text_columns]
+    enc = tok(*texts, truncation=True, max_length=max_seq_length, return_attention_mask=False)
+    out = {"input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
+           "labels": _target_array(batch, target, label2id)}
+    if len(text_columns) == 2 and "token_type_ids" in enc:
+        out["token_type_ids"] = pa.array(enc["token_type_ids"], type=pa.list_(pa.int8()))
+    if keep_text:  # the test split keeps its text for the predictions file
+        for col, values in zip(text_columns, texts):
+            out[col] = pa.array(values, type=pa.string())
+    return pa.table(out)
+
+
+def tokenize_words_batch(batch: pa.Table, *, model_dir: str, label2id: dict[str, int], max_seq_length: int,
+                         keep_text: bool) -> pa.Table:
+    """Pre-split words to sub-tokens; each word's first sub-token carries its tag, the rest -100."""
+    tok = load_fast_tokenizer(model_dir)
+    words, tags = batch.column("tokens").to_pylist(), batch.column("tags").to_pylist()
+    enc = tok(words, is_split_into_words=True, truncation=True, max_length=max_seq_length,
+              return_attention_mask=False)
+    labels = []
+    for i, sentence_tags in enumerate(tags):
+        row, previous = [], None
+        for word in enc.word_ids(i):
+            row.append(IGNORE_INDEX if word is None or word == previous else label2id[sentence_tags[word]])
+            previous = word
+        labels.append(row)
+    out = {"input_ids": pa.array(enc["input_ids"], type=pa.list_(pa.int32())),
+           "labels": pa.array(labels, type=pa.list_(pa.int32()))}
+    if keep_text:
+        out["tokens"] = pa.array(words, type=pa.list_(pa.string()))
+    return pa.table(out)
+
+
+def _read_sentences(info: dict) -> ray.data.Dataset:
+    from train_jobs.data.token_files import iter_sentences
+
+    items = [{"tokens": toks, "tags": tags} for _, toks, tags in iter_sentences(Path(info["path"]), info["format"],
+                                                                              "file")]
+    return ray.data.from_items(items)
+
+
+def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
+    """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key."""
+    reused = reusable_cache(spec)
+    if reused:
+        on_progress(1.0, "reused an existing cache made from the same files, tokenizer and settings")
+        return reused
+    final = cache_path(spec)
+    key = final.name
+
+    tmp = Path(spec.cache_dir) / f".{key}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    dataset = spec.dataset
+    text_columns = dataset["train"]["text_columns"]
+    task = dataset.get("task_type", "sequence_classification")
+    target = find_target(dataset["train"]["columns"], task) if task != "token_classification" else None
+    label2id = {label: i for i, label in enumerate(dataset["labels"])}
+    parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
+    rows = {}
+    for i, split in enumerate(SPLITS):
+        info = dataset[split]
+        on_progress(i / len(SPLITS), f"tokenising {split} ({info['rows']} rows)")
+        common = {"model_dir": spec.model_dir, "label2id": label2id, "max_seq_length": spec.max_seq_length,
+                      "keep_text": split == "test"}
+        if dataset.get("task_type") == "token_classification":
+            ds, fn, kwargs = _read_sentences(info), tokenize_words_batch, common
+        else:
+            ds = _read(info["path"], info["format"], text_columns + list(target.columns))
+            fn, kwargs = tokenize_batch, dict(common, text_columns=text_columns, target=target)
+        # One file reads as one block; split it so every CPU tokenises.
+        ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
+        ds.write_parquet(str(tmp / split))
+        rows[split] = info["rows"]
+    meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec.max_seq_length,
+            "labels": dataset["labels"], "text_columns": text_columns, "target": dataset.get("target"),
+            "multi_label": bool(dataset.get("multi_label"))}
+    atomic_write_json(tmp / "meta.json", meta)
+    swap_directory(tmp, final)
+    on_progress(1.0, "preprocessing finished")
+    return {**meta, "reused": False}
+
+
+def read_split(cache_path: str, split: str) -> ray.data.Dataset:
+    """A split of the cache as a Ray Dataset already in the object store (one block per file).
+
+    Read with pyarrow in this process rather than by a Ray Data read and materialise:
+    ready in milliseconds for SST-2 (67k rows) where the Ray Data execution took 3-4 s,
+    all of it before the first training step. The cache (int32 token ids) passes
+    through this process's memory once on its way to the object store.
+    """
+    import pyarrow.parquet as pq
+
+    files = sorted((Path(cache_path) / split).glob("*.parquet"))
+    return ray.data.from_arrow([pq.read_table(f) for f in files])

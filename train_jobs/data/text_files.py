@@ -1,0 +1,132 @@
+"""Checking text uploads (CSV, TSV, JSONL) for sequence classification and regression, and summarising them.
+
+Every problem is reported with the file, line and column so the user knows
+what to fix. Files are read as a stream, never whole into memory.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+from train_jobs.data.formats import iter_records, sniff_format
+from train_jobs.data.labels import (
+    SCORE_COLUMN,
+    Target,
+    check_label_count,
+    check_test_labels,
+    find_target,
+    label_problem,
+    ordered_labels,
+    row_labels,
+    score_value,
+)
+from train_jobs.errors import BadDataset
+
+TEXT_COLUMNS = (("text",), ("text_a", "text_b"))
+
+
+def _layout(columns: list[str], name: str, task: str) -> tuple[tuple[str, ...], Target]:
+    target = find_target(columns, task)
+    for candidate in reversed(TEXT_COLUMNS):
+        if target and all(c in columns for c in candidate):
+            return candidate, target
+    expected = ("'text,score' or 'text_a,text_b,score'" if task == "regression" else
+                "'text,label' or 'text_a,text_b,label'; for multi-label, 'text,labels' (a list per row) "
+                "or 'text' with two or more 'label_<name>' columns of 0/1")
+    raise BadDataset(f"{name}: line 1: columns {columns} do not fit {task}; expected {expected}")
+
+
+def scan_file(path: Path, name: str, filename: str = "", task: str = "sequence_classification") -> dict:
+    """Check one file for `task` and summarise it."""
+    if path.stat().st_size == 0:
+        raise BadDataset(f"{name}: the file is empty; upload a file with a header row and data rows")
+    fmt = sniff_format(path, filename)
+    columns: Optional[list[str]] = None
+    text_cols: tuple[str, ...] = ()
+    target: Optional[Target] = None
+    counts: Counter[str] = Counter()
+    scores: list[float] = []
+    rows = unlabelled = 0
+    for line_no, row in iter_records(path, fmt, name):
+        if "__header__" in row:
+            columns = row["__header__"]
+            text_cols, target = _layout(columns, name, task)
+            continue
+        if columns is None:  # JSONL: the first object fixes the columns
+            columns = list(row)
+            text_cols, target = _layout(columns, name, task)
+        col_no = {c: i + 1 for i, c in enumerate(columns)}
+        for col in text_cols:
+            value = row.get(col)
+            if not isinstance(value, str) or not value.strip():
+                raise BadDataset(
+                    f"{name}: line {line_no}, column {col_no.get(col, '?')} ({col}): empty or missing text"
+                )
+        if target.kind == "score":
+            score = score_value(row.get(SCORE_COLUMN))
+            if score is None:
+                raise BadDataset(f"{name}: line {line_no}, column {col_no.get(SCORE_COLUMN, '?')} (score): "
+                                 f"{row.get(SCORE_COLUMN)!r} is not a number; every row needs a numeric score")
+            scores.append(score)
+        else:
+            labels = row_labels(row, target)
+            if labels is None:
+                where, problem = label_problem(row, target)
+                raise BadDataset(f"{name}: line {line_no}, column {col_no.get(where, '?')} ({where}): {problem}")
+            counts.update(labels)
+            unlabelled += not labels
+        rows += 1
+    if rows == 0:
+        raise BadDataset(f"{name}: no data rows after the header")
+    summary = {
+        "filename": filename or path.name,
+        "format": fmt,
+        "columns": columns,
+        "text_columns": list(text_cols),
+        "target_columns": list(target.columns),
+        "rows": rows,
+        "bytes": path.stat().st_size,
+    }
+    if target.kind == "score":
+        summary["score"] = {"min": min(scores), "max": max(scores), "mean": sum(scores) / len(scores)}
+    else:
+        summary["label_counts"] = dict(sorted(counts.items()))
+        if target.multi_label:
+            summary["rows_without_labels"] = unlabelled
+            if target.kind == "flags":  # every label column counts, even one never set
+                summary["label_counts"] = {label: counts[label] for label in target.flag_labels()}
+    return summary
+
+
+def _first_line_with_label(path: Path, fmt: str, label: str, target: Target) -> int:
+    for line_no, row in iter_records(path, fmt, "test_file"):
+        if "__header__" not in row and label in (row_labels(row, target) or []):
+            return line_no
+    return 0
+
+
+def summarise_text_dataset(train: Path, test: Path, train_name: str = "", test_name: str = "",
+                           task: str = "sequence_classification") -> dict:
+    """Check both files and how they fit together; returns the dataset summary."""
+    tr = scan_file(train, "train_file", train_name, task)
+    te = scan_file(test, "test_file", test_name, task)
+    if tr["text_columns"] != te["text_columns"]:
+        raise BadDataset(
+            f"test_file: line 1: text columns {te['text_columns']} differ from train_file's {tr['text_columns']}"
+        )
+    if tr["target_columns"] != te["target_columns"]:
+        raise BadDataset(f"test_file: line 1: label columns {te['target_columns']} differ from train_file's "
+                         f"{tr['target_columns']}; both files need the same ones")
+    target = find_target(tr["columns"], task)
+    common = {"task_type": task, "pair": len(tr["text_columns"]) == 2, "multi_label": target.multi_label,
+              "target": target.columns[0] if len(target.columns) == 1 else list(target.columns)}
+    if task == "regression":
+        return {**common, "labels": [], "train": tr, "test": te}
+    column = f"column {te['columns'].index(target.columns[0]) + 1} ({target.columns[0]})"
+    check_test_labels(tr["label_counts"], te["label_counts"],
+                      lambda label: f"line {_first_line_with_label(test, te['format'], label, target)}, {column}")
+    labels = target.flag_labels() if target.kind == "flags" else ordered_labels(tr["label_counts"])
+    check_label_count(labels)
+    return {**common, "labels": labels, "train": tr, "test": te}

@@ -1,0 +1,1 @@
+"""Base models: lookup by name, import into the catalogue."""

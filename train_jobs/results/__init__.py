@@ -1,0 +1,1 @@
+"""What a run hands back: archives and the results report."""

@@ -1,0 +1,58 @@
+"""Downloadable archives: the model directory and the results folder."""
+
+from __future__ import annotations
+
+import csv
+import tarfile
+from pathlib import Path
+from typing import Optional
+
+from train_jobs.files import atomic_path, atomic_write_json, read_json
+from train_jobs.models.lookup import TOKENIZER_FILES
+
+
+def latest_checkpoint(run_storage: Path) -> Optional[Path]:
+    """The newest Ray Train checkpoint of a run that holds a complete model."""
+    found = sorted(p for p in run_storage.glob("checkpoint_*") if (p / "config.json").is_file()
+                   and any(p.glob("*.safetensors")))
+    return found[-1] if found else None
+
+
+def write_tar_gz(src_dir: Path, dest: Path, arcname: str, keep=lambda path: True) -> Path:
+    """Archive a folder (the files `keep` accepts); weights barely compress, so a fast gzip level is enough."""
+    with atomic_path(dest) as tmp, tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+        tar.add(src_dir, arcname=arcname, filter=lambda info: info if keep(info.name) else None)
+    return dest
+
+
+def write_history_csv(results_dir: Path) -> None:
+    history = read_json(results_dir / "history.json", [])
+    if not history:
+        return
+    fields = sorted({k for entry in history for k in entry}, key=lambda k: (k not in ("epoch", "step"), k))
+    with open(results_dir / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path, stopped: bool = False) -> Path:
+    """Add the config, dataset summary, plots and summary.md to the results folder and archive it."""
+    from train_jobs.results.report import write_report  # matplotlib: only where results are built
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(results_dir / "config.json", config)
+    atomic_write_json(results_dir / "dataset.json", dataset)
+    write_history_csv(results_dir)
+    write_report(results_dir, config, dataset, stopped)
+    return write_tar_gz(results_dir, dest, "results")
+
+
+def build_model_archive(model_dir: Path, dest: Path) -> Path:
+    return write_tar_gz(model_dir, dest, "model")
+
+
+def build_catalogue_archive(model_dir: Path, dest: Path, tokenizer: bool) -> Path:
+    """An imported model as tar.gz: weights, config and catalogue entry, plus the tokenizer when asked."""
+    return write_tar_gz(model_dir, dest, model_dir.name,
+                        keep=lambda name: tokenizer or Path(name).name not in TOKENIZER_FILES)

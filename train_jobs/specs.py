@@ -1,0 +1,78 @@
+"""Typed specs: what crosses a process boundary from the session to a job, and from a run to its workers.
+
+The cluster layer fills every path from its storage layout; jobs only read them.
+Adding a training config field means editing `TrainingConfigParams` and the code
+that uses it: the spec carries the whole config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from train_jobs.config import TrainingConfigParams
+
+# A job's progress: (fraction done, what it is doing).
+OnProgress = Callable[[float, str], None]
+# Rank 0's live report: (step info, an evaluation entry or None) -> True when the run should stop.
+TrainingSink = Callable[[dict, Optional[dict]], bool]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PreprocessSpec(Spec):
+    job_id: str
+    dataset: dict[str, Any]  # the upload's summary (train_jobs.data.dataset.inspect_upload)
+    model_dir: str
+    max_seq_length: int
+    cache_dir: str
+    overwrite_cache: bool = False
+
+
+class ImportSpec(Spec):
+    job_id: str
+    name: str  # the catalogue name
+    model_type: str
+    model_name: str
+    models_dir: str
+    archive_path: Optional[str] = None  # model_type=archive: the staged upload, removed when the import ends
+
+
+class TrainingSpec(Spec):
+    run_id: str
+    config: TrainingConfigParams
+    dataset: dict[str, Any]
+    cache: dict[str, Any]  # the cache's meta.json (train_jobs.data.preprocess.build_cache)
+    model_dir: str
+    storage_path: str  # Ray Train's RunConfig storage: checkpoints live here
+    results_dir: str
+    model_archive: str
+    results_archive: str
+    default_workers: Optional[int] = None  # the server's num_workers, when the config gives none
+    progress_every_steps: int = 5
+    yield_cpu_to_api: bool = True
+
+    @property
+    def labels(self) -> list[str]:
+        return self.dataset["labels"]
+
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.dataset.get("multi_label"))
+
+    @property
+    def text_columns(self) -> list[str]:
+        return self.cache["text_columns"]
+
+    @property
+    def train_rows(self) -> int:
+        return self.cache["rows"]["train"]
+
+    def archived_config(self) -> dict:
+        """The config that travels in the model archive (training_config.json) and the results."""
+        return {**self.config.model_dump(), "labels": self.labels, "base_model": self.config.model,
+                "text_columns": self.text_columns}

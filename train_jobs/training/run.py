@@ -1,0 +1,66 @@
+"""One training run: size the workers, run the TorchTrainer, package the outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ray
+from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from train_jobs.data.preprocess import read_split
+from train_jobs.files import read_json
+from train_jobs.results.archives import build_model_archive, build_results, latest_checkpoint
+from train_jobs.specs import TrainingSink, TrainingSpec
+from train_jobs.training.loop import loop_config, train_loop_per_worker
+
+SHUFFLE_BUFFER = 10_000
+
+
+def scaling_for(spec: TrainingSpec) -> tuple[ScalingConfig, int]:
+    """Workers and CPUs per worker from the cluster; returns the config and torch threads per worker."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    use_gpu = spec.config.use_gpu
+    use_gpu = gpus > 0 if use_gpu is None else use_gpu
+    if use_gpu and gpus == 0:
+        raise ValueError("use_gpu is true but the Ray cluster has no GPU")
+    workers = spec.config.num_workers or spec.default_workers or (gpus if use_gpu else 1)
+    # The ingress, session and job actors take 0 CPUs, so the workers may use every CPU.
+    cpus = max(1, int(resources.get("CPU", 1)) // workers)
+    per_worker = {"CPU": cpus, **({"GPU": 1} if use_gpu else {})}
+    return ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker), cpus
+
+
+def run_training(spec: TrainingSpec, sink: TrainingSink) -> dict:
+    """Fine-tune as `spec` says, reporting live progress to `sink`; returns the run's outcome (paths, metrics)."""
+    results_dir = Path(spec.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    storage = Path(spec.storage_path)
+    scaling, threads = scaling_for(spec)
+
+    # In the object store before fit(): the workers then hold every CPU without starving Ray Data.
+    datasets = {split: read_split(spec.cache["path"], split) for split in ("train", "test")}
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config(spec, sink, threads, SHUFFLE_BUFFER),
+        scaling_config=scaling,
+        run_config=RunConfig(
+            name=storage.name,
+            storage_path=str(storage.parent),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            failure_config=FailureConfig(max_failures=0),
+        ),
+        datasets=datasets,
+        dataset_config=DataConfig(datasets_to_split=["train"]),
+    )
+    result = trainer.fit()
+    checkpoint = Path(result.checkpoint.path) if result.checkpoint else latest_checkpoint(storage)
+    outcome: dict = {"final_metrics": read_json(results_dir / "final_metrics.json")}
+    if checkpoint is not None:
+        outcome["model_dir"] = str(checkpoint)
+        outcome["model_archive"] = str(build_model_archive(checkpoint, Path(spec.model_archive)))
+    stopped = bool(result.metrics and result.metrics.get("stopped"))
+    outcome["results_archive"] = str(build_results(results_dir, spec.config.model_dump(), spec.dataset,
+                                                   Path(spec.results_archive), stopped))
+    return outcome
