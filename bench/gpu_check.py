@@ -4,8 +4,8 @@
 
 Self-contained for a GPU machine with no network: it starts a local Ray, builds a
 randomly initialised BERT the size of all-MiniLM-L6-v2 (hidden 384, 6 layers) with
-the tokenizer in DIR, writes synthetic labelled data, and drives the same session
-actor and job actors the server uses (no HTTP: FastAPI is not needed there). It
+the tokenizer in DIR, writes synthetic labelled data, and drives the server's own
+service layer (cluster/service.py) as the routes do (no HTTP: FastAPI is not needed there). It
 reports the device the workers used, the precision (bf16 autocast where the GPU
 supports it), samples/s, tokens/s and the model FLOP utilisation: training FLOPs
 per token (6 x non-embedding parameters + 12 x layers x hidden x sequence for
@@ -15,7 +15,7 @@ attention) x tokens/s over the GPU's dense peak for that precision.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import asyncio
 import json
 import random
 import shutil
@@ -25,10 +25,8 @@ from pathlib import Path
 
 import ray
 
-from cluster.jobs import PreprocessJob, TrainingJob, launch
-from cluster.session_actor import session_actor_handle
+from cluster.service import TrainingService
 from cluster.settings import Settings
-from train_jobs.data.text_files import summarise_dataset
 
 WORDS = {"pos": ["great", "superb", "moving", "brilliant"], "neg": ["awful", "dull", "tedious", "clumsy"]}
 
@@ -75,14 +73,49 @@ def build_model(dest: Path, tokenizer_dir: Path):
     return config
 
 
-def wait(actor, state: str, timeout: float) -> dict:
+class FileUpload:
+    """A local file in the shape the service takes an uploaded file part (name and async chunked reads)."""
+
+    def __init__(self, path: Path):
+        self.filename, self._file = path.name, open(path, "rb")
+
+    async def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+
+async def wait(service: TrainingService, state: str, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = ray.get(actor.status.remote())
+        status = await service.status()
         if status["state"] != state:
             return status
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
     raise TimeoutError(f"still {state} after {timeout}s")
+
+
+async def drive(service: TrainingService, args, data: Path) -> tuple[dict, list, dict]:
+    """The server's use cases in order, as the routes call them: session, config, upload, preprocess, train."""
+    key = (await service.start_session(True))["key"]
+    await service.update_parameters(key, {"model": "minilm-size-bert", "epochs": args.epochs,
+                                          "batch_size": args.batch_size, "eval_metrics": ["accuracy", "f1"]})
+    await service.upload_dataset(key, FileUpload(data / "train.csv"), FileUpload(data / "test.csv"))
+    timings = {}
+    start = time.perf_counter()
+    await service.preprocess(key)
+    status = await wait(service, "preprocessing", 600)
+    timings["preprocess_s"] = round(time.perf_counter() - start, 1)
+    assert status["state"] == "preprocessed", status
+
+    start = time.perf_counter()
+    await service.start_training(key)
+    windows = []
+    while (status := await service.status())["state"] == "training":
+        live = status["training"]["live"]
+        if live.get("phase") == "training" and live.get("samples_per_s") and live not in windows:
+            windows.append(live)
+        await asyncio.sleep(0.5)
+    timings["train_s"] = round(time.perf_counter() - start, 1)
+    return status, windows, timings
 
 
 def main() -> None:
@@ -95,42 +128,15 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="tm-gpu-"))
-    settings = Settings(storage_root=str(root))
-    model_config = build_model(settings.models_dir / "minilm-size-bert", Path(args.tokenizer))
+    settings = Settings(storage_root=str(root), max_upload_mb=4096)
+    model_config = build_model(settings.layout.models_dir / "minilm-size-bert", Path(args.tokenizer))
+    data = root / "data"
+    data.mkdir()
+    write_data(data / "train.csv", args.rows, 1)
+    write_data(data / "test.csv", 2000, 2)
     ray.init()
     print("cluster resources:", ray.cluster_resources())
-    session = session_actor_handle(settings)
-    key = ray.get(session.start.remote(True))["key"]
-    ray.get(session.update_config.remote(key, {"model": "minilm-size-bert", "epochs": args.epochs,
-                                                "batch_size": args.batch_size, "eval_metrics": ["accuracy", "f1"]}))
-    staging = Path(ray.get(session.session_dir.remote(key))) / ".staging"
-    staging.mkdir(parents=True)
-    write_data(staging / "train.csv", args.rows, 1)
-    write_data(staging / "test.csv", 2000, 2)
-    summary = summarise_dataset(staging / "train.csv", staging / "test.csv")
-    for split in ("train", "test"):
-        path = staging / f"{split}.csv"
-        summary[split].update(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-    ray.get(session.set_dataset.remote(key, str(staging), summary))
-
-    timings = {}
-    start = time.perf_counter()
-    spec = ray.get(session.begin_preprocess.remote(key))
-    launch(PreprocessJob, spec["job_id"], spec)
-    status = wait(session, "preprocessing", 600)
-    timings["preprocess_s"] = round(time.perf_counter() - start, 1)
-    assert status["state"] == "preprocessed", status
-
-    start = time.perf_counter()
-    spec = ray.get(session.begin_training.remote(key))
-    launch(TrainingJob, spec["run_id"], spec)
-    windows = []
-    while (status := ray.get(session.status.remote()))["state"] == "training":
-        live = status["training"]["live"]
-        if live.get("phase") == "training" and live.get("samples_per_s") and live not in windows:
-            windows.append(live)
-        time.sleep(0.5)
-    timings["train_s"] = round(time.perf_counter() - start, 1)
+    status, windows, timings = asyncio.run(drive(TrainingService(settings), args, data))
     live = status["training"]["live"]
     def median(key):
         return (sorted(w[key] for w in windows)[len(windows) // 2] if windows else None)

@@ -1,4 +1,7 @@
-"""Shared fixtures: one real server (serve run over HTTP) for the end-to-end tests."""
+"""Shared fixtures: one real server (serve run over HTTP) for the end-to-end tests under tests/e2e/.
+
+Tests under tests/unit/ start no Ray and no server; `-m "not e2e"` runs only them.
+"""
 
 from __future__ import annotations
 
@@ -27,3 +30,10 @@ def server(storage_root, tmp_path_factory):
     srv.start()
     yield srv
     srv.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    e2e = Path(__file__).parent / "e2e"
+    for item in items:
+        if e2e in Path(item.path).parents:
+            item.add_marker(pytest.mark.e2e)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 from train_jobs.config import DEFAULT_MODEL
 from train_jobs.errors import InvalidParameters
+from train_jobs.files import update_hash
 
 # The files that make up a tokenizer, across the tokenizer families transformers knows.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
@@ -45,12 +47,10 @@ def resolve_model(name: str, models_dir: Path) -> Path:
 
 def tokenizer_fingerprint(model_dir: Path) -> str:
     """Hash of the files that decide tokenisation, for the preprocessing cache key."""
-    import hashlib
-
     h = hashlib.sha256()
     for name in TOKENIZER_FILES:
         f = model_dir / name
         if f.is_file():
             h.update(name.encode())
-            h.update(f.read_bytes())
+            update_hash(h, f)
     return h.hexdigest()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import tarfile
 from pathlib import Path
 from typing import Optional
 
-from train_jobs.files import atomic_path, atomic_write_json, read_json
+from train_jobs.files import atomic_path, atomic_write_csv, atomic_write_json, read_json
 from train_jobs.models.lookup import TOKENIZER_FILES
 
 
@@ -30,10 +29,7 @@ def write_history_csv(results_dir: Path) -> None:
     if not history:
         return
     fields = sorted({k for entry in history for k in entry}, key=lambda k: (k not in ("epoch", "step"), k))
-    with open(results_dir / "history.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(history)
+    atomic_write_csv(results_dir / "history.csv", fields, ([entry.get(k) for k in fields] for entry in history))
 
 
 def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path, stopped: bool = False) -> Path:

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import confusion_matrix, multilabel_confusion_matrix  # noqa: E402
 
-from train_jobs.files import read_json  # noqa: E402
+from train_jobs.files import atomic_write_bytes, atomic_write_csv, read_json  # noqa: E402
 
 
 def plot_curves(history: list[dict], dest: Path) -> Optional[Path]:
@@ -43,10 +43,7 @@ def _read_predictions(predictions_csv: Path) -> list[dict]:
 
 
 def _write_table(dest: Path, corner: str, columns: list[str], labels: list[str], matrix: np.ndarray) -> None:
-    with open(dest, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([corner, *columns])
-        writer.writerows([label, *map(int, row)] for label, row in zip(labels, matrix))
+    atomic_write_csv(dest, [corner, *columns], ([label, *map(int, row)] for label, row in zip(labels, matrix)))
 
 
 def _heatmap(matrix: np.ndarray, dest: Path, figsize: tuple[float, float], xticks: dict, yticks: list[str],
@@ -141,7 +138,7 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
               "`config.json`, `dataset.json`, `history.json`, `final_metrics.json`"
               + (", `per_class_report.json`." if report else ".")]
     dest = results_dir / "summary.md"
-    dest.write_text("\n".join(lines) + "\n")
+    atomic_write_bytes(dest, ("\n".join(lines) + "\n").encode())
     return dest
 
 

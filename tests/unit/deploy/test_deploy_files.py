@@ -13,7 +13,7 @@ from ray.serve.schema import (
 
 from cluster.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
 RAYSERVICE = REPO_ROOT / "deploy" / "rayservice.yaml"
 
