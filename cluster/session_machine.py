@@ -113,8 +113,8 @@ class SessionMachine(SessionCore):
     def training_progress(self, run_id: str, info: dict, evaluation: Optional[dict] = None) -> bool:
         """Rank 0's live report; returns True when training should stop."""
         r = self.record
-        if not r or r.training.id != run_id:
-            return True  # this run was wiped or replaced: stop it
+        if not r or r.training.id != run_id or r.state != State.training:
+            return True  # this run was wiped, replaced or has ended: stop it
         t = r.training
         t.live = info
         t.progress = info.get("progress", t.progress)

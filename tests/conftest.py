@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_model import build_tiny_bert
 
 from training_client.local_server import ServerProcess
 
@@ -18,6 +17,8 @@ MAX_UPLOAD_MB = 1
 
 @pytest.fixture(scope="session")
 def storage_root(tmp_path_factory) -> Path:
+    from tiny_model import build_tiny_bert  # torch and transformers: only when a test needs the server
+
     root = tmp_path_factory.mktemp("storage")
     build_tiny_bert(root / "models" / TINY_MODEL)
     return root

@@ -35,8 +35,11 @@ def cache_path(spec: PreprocessSpec) -> Path:
 
 
 def reusable_cache(spec: PreprocessSpec) -> Optional[dict]:
-    """The finished cache for `spec` (its meta, marked reused), unless missing or `overwrite_cache` is set."""
+    """The finished cache for `spec` (its meta, marked reused), unless missing, unreadable or `overwrite_cache`."""
     if spec.overwrite_cache:
         return None
-    meta = read_json(cache_path(spec) / "meta.json")
-    return {**meta, "reused": True} if meta else None
+    try:
+        meta = read_json(cache_path(spec) / "meta.json")
+    except ValueError:  # a torn or foreign meta.json: build the cache again
+        return None
+    return {**meta, "reused": True} if isinstance(meta, dict) else None
