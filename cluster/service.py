@@ -55,19 +55,21 @@ class TrainingService:
         return await self.session.call(lambda s: s.update_config.remote(key, patch))
 
     # ---- dataset ------------------------------------------------------------------------
-    async def upload_dataset(self, key: str, train_file: Upload, test_file: Upload) -> dict:
-        """Stage both files, check them off the replica, then swap them in as the dataset: all or nothing."""
+    async def upload_dataset(self, key: str, train_file: Upload, test_file: Upload,
+                             validation_file: Optional[Upload] = None) -> dict:
+        """Stage the files, check them off the replica, then swap them in as the dataset: all or nothing."""
         target = await self.session.call(lambda s: s.begin_upload.remote(key))
         staging = Path(target["staging"])
         staging.mkdir(parents=True)
         try:
             files = {}
-            for split, upload in (("train", train_file), ("test", test_file)):
+            uploads = {"train": train_file, "test": test_file, "validation": validation_file}
+            for split, upload in ((s, u) for s, u in uploads.items() if u is not None):
                 suffix = Path(upload.filename or "").suffix.lower() or ".csv"
                 path = await save_upload(upload, staging / f"{split}{suffix}", f"{split}_file",
                                          self.settings.max_upload_bytes)
                 files[split] = (str(path), upload.filename)
-            summary = await inspect_upload_task.remote(files["train"], files["test"], target["task_type"])
+            summary = await inspect_upload_task.remote(files, target["task_type"])
             return await self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary))
         finally:
             remove_tree(staging)  # gone already when the upload was accepted

@@ -22,9 +22,11 @@ from cluster.session_record import BUSY, SessionRecord, State
 from cluster.settings import Settings
 from cluster.status import status_of
 from train_jobs.config import TrainingConfigParams
+from train_jobs.data.dataset import splits_of
 from train_jobs.errors import InvalidParameters, NotFound, WrongKey, WrongState
 from train_jobs.files import remove_tree
 from train_jobs.models.lookup import resolve_model
+from train_jobs.training.hyperparams import plan
 
 NOT_BUSY = [s for s in State if s not in BUSY]
 # persist(record or None, wait): write the record (None: there is no session).
@@ -109,7 +111,15 @@ class SessionCore:
     def get_config(self) -> dict:
         if self.record is None:
             raise WrongState("there is no active session", state=State.idle.value, hint="call /start_session first")
-        return {**self.status(), "config": self.record.config.model_dump(), "dataset": self.record.dataset}
+        r = self.record
+        reply = {**self.status(), "config": r.config.model_dump(), "dataset": r.dataset}
+        if r.dataset is not None:  # what "auto" resolves to for this data and model
+            try:
+                model_dir = resolve_model(r.config.model, self.layout.models_dir)
+            except InvalidParameters:
+                return reply
+            reply["resolved"] = plan(r.config, r.dataset, model_dir).model_dump()
+        return reply
 
     def update_config(self, key: str, patch: dict) -> dict:
         r = self._session(key)
@@ -141,15 +151,16 @@ class SessionCore:
         self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
         target = self.layout.new_dataset_dir(r.session_id)
         Path(staged_dir).rename(target)
-        for split in ("train", "test"):
+        for split in splits_of(summary):
             summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
         old = r.dataset
         r.dataset = {**summary, "dir": str(target)}
         self._to_setup(r)
         labels = (f"{len(summary['labels'])} labels" + (" (multi-label)" if summary.get("multi_label") else "")
                   if summary["labels"] else "numeric scores")
-        r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows, "
-                     f"{labels}; call /preprocess next")
+        held = f", {summary['validation']['rows']} validation rows" if "validation" in summary else ""
+        r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows"
+                     f"{held}, {labels}; call /preprocess next")
         self._save()
         if old and old.get("dir"):
             remove_tree(Path(old["dir"]))
@@ -184,5 +195,10 @@ def _validated_config(values: dict) -> TrainingConfigParams:
         return TrainingConfigParams(**values)
     except ValidationError as e:
         # Through JSON: an error's context may hold exception objects that would not cross to the replica.
-        detail = [{**err, "loc": ["body", *err["loc"]]} for err in json.loads(e.json(include_url=False))]
+        detail = [{**err, "loc": ["body", *_field_path(err["loc"])]} for err in json.loads(e.json(include_url=False))]
         raise InvalidParameters(f"invalid parameters: {detail[0]['msg']}", detail=detail) from None
+
+
+def _field_path(loc: list) -> list:
+    """The field's path without pydantic's union member tags ("constrained-int", "literal['auto']")."""
+    return [part for part in loc if not (isinstance(part, str) and ("constrained-" in part or part.startswith("literal[")))]

@@ -20,6 +20,7 @@ from train_jobs.errors import InvalidParameters, WrongState
 from train_jobs.models.lookup import resolve_model
 from train_jobs.results.archives import latest_checkpoint
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
+from train_jobs.training.hyperparams import plan
 
 PROGRESS_SAVE_INTERVAL_S = 2.0
 
@@ -91,10 +92,11 @@ class SessionMachine(SessionCore):
         if not r.preprocess.cache:
             raise WrongState("no preprocessed data", state=r.state.value, hint="call /preprocess first")
         model_dir = resolve_model(r.config.model, self.layout.models_dir)
+        hyper = plan(r.config, r.dataset, model_dir)
         run_id = self._next_job_id(r, "train")
         sid, layout = r.session_id, self.layout
         spec = TrainingSpec(run_id=run_id, config=r.config, dataset=r.dataset, cache=r.preprocess.cache,
-                            model_dir=str(model_dir), storage_path=str(layout.run_storage(sid, run_id)),
+                            hyper=hyper, model_dir=str(model_dir), storage_path=str(layout.run_storage(sid, run_id)),
                             results_dir=str(layout.results_dir(sid, run_id)),
                             model_archive=str(layout.model_archive(sid, run_id)),
                             results_archive=str(layout.results_archive(sid, run_id)),
@@ -103,7 +105,8 @@ class SessionMachine(SessionCore):
                             yield_cpu_to_api=self.settings.yield_cpu_to_api)
         r.state = State.training
         r.training = type(r.training)(id=run_id, actor=run_id, status="running", started_at=time.time(),
-                                      message="starting workers", run_storage=spec.storage_path)
+                                      message="starting workers", run_storage=spec.storage_path,
+                                      hyperparameters=hyper.model_dump())
         r.artifacts = type(r.artifacts)(results_dir=spec.results_dir)
         r.error = None
         r.message = "training started; follow it with /monitor/{key}"

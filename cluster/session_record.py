@@ -48,8 +48,9 @@ class TrainingInfo(JobInfo):
     stop_requested: bool = False
     live: dict[str, Any] = Field(default_factory=dict)  # latest step, loss, lr, samples/s, ETA
     history: list[dict[str, Any]] = Field(default_factory=list)  # one entry per evaluation
-    final_metrics: Optional[dict[str, Any]] = None
+    final_metrics: Optional[dict[str, Any]] = None  # the test file's, on the selected model
     run_storage: Optional[str] = None
+    hyperparameters: Optional[dict[str, Any]] = None  # the config's "auto" fields as resolved for this run
 
 
 class ImportInfo(JobInfo):

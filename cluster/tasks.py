@@ -8,11 +8,11 @@ import ray
 
 
 @ray.remote(num_cpus=0)
-def inspect_upload_task(train: tuple[str, str], test: tuple[str, str], task: str) -> dict:
+def inspect_upload_task(files: dict[str, tuple[str, str]], task: str) -> dict:
     """Check a staged upload ((path, client filename) per split) for `task` and summarise it."""
     from train_jobs.data.dataset import inspect_upload
 
-    return inspect_upload(Path(train[0]), Path(test[0]), train[1], test[1], task)
+    return inspect_upload({split: (Path(path), name) for split, (path, name) in files.items()}, task)
 
 
 @ray.remote(num_cpus=0)

@@ -15,7 +15,7 @@ async def refuse_oversized_uploads(request: Request, call_next):
     """Refuse an upload by its Content-Length before a byte of it is read or spooled."""
     if request.url.path.startswith("/upload_dataset/"):
         settings = get_settings()
-        limit = 2 * settings.max_upload_bytes + (1 << 20)  # two files plus form overhead
+        limit = 3 * settings.max_upload_bytes + (1 << 20)  # train, test, validation, plus form overhead
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             message = (f"upload of {int(length) // (1 << 20)} MiB exceeds the limit "

@@ -47,6 +47,7 @@ class TrainingStatus(JobStatus):
     live: dict[str, Any] = {}  # step, loss, lr, samples/s, tokens/s, ETA, device
     final_metrics: Optional[dict[str, Any]] = None
     run_storage: Optional[str] = None
+    hyperparameters: Optional[dict[str, Any]] = None
     last_eval: Optional[dict[str, Any]] = None
 
 
@@ -83,6 +84,8 @@ class StartedSession(ServerStatus):
 class Parameters(ServerStatus):
     config: TrainingConfigParams
     dataset: Optional[dict[str, Any]] = None
+    resolved: Optional[dict[str, Any]] = Field(
+        None, description="With a dataset: the hyper-parameters a run will use, \"auto\" fields resolved.")
 
 
 class DatasetUploaded(ServerStatus):

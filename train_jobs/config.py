@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train_jobs.metric_names import DEFAULT_METRICS, TASK_METRIC_NAMES
+from train_jobs.metric_names import DEFAULT_METRICS, LOWER_IS_BETTER, TASK_METRIC_NAMES
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TaskType = Literal["sequence_classification", "regression", "token_classification"]
+Auto = Literal["auto"]
+AUTO_DOC = ' "auto" (the default) picks it from the model and data size: see the README\'s table.'
 
 
 class TrainingConfigParams(BaseModel):
@@ -19,19 +21,23 @@ class TrainingConfigParams(BaseModel):
 
     model: str = Field(DEFAULT_MODEL, description="An imported model's name, or the bundled default.")
     task_type: TaskType = "sequence_classification"
-    batch_size: int = Field(32, ge=1, le=4096, description="Global batch per optimiser step.")
-    epochs: int = Field(3, ge=1, le=1000)
+    batch_size: Union[Annotated[int, Field(ge=1, le=4096)], Auto] = Field(
+        "auto", description="Global batch per optimiser step." + AUTO_DOC)
+    epochs: Union[Annotated[int, Field(ge=1, le=1000)], Auto] = Field(
+        "auto", description="Most epochs to train; the best evaluation's model is kept." + AUTO_DOC)
     eval_metrics: Optional[list[str]] = Field(
         None, description="Default: accuracy (classification), mse (regression), f1 (token classification).")
     epochs_per_test_run: int = Field(1, ge=1, description="Evaluate every N epochs and after the last.")
-    learning_rate: float = Field(5e-5, gt=0, le=1)
-    seed: int = 42
+    learning_rate: Union[Annotated[float, Field(gt=0, le=1)], Auto] = Field(
+        "auto", description="AdamW peak learning rate, then linear decay." + AUTO_DOC)
+    seed: int = Field(42, ge=0, lt=2**32, description="Same seed, data, config and workers: the same model.")
     init_eval: bool = Field(False, description="Evaluate the untrained model before the first epoch.")
     cache_dir: Optional[str] = Field(None, description="Inside the storage root; default <root>/cache.")
     overwrite_cache: bool = False
     # Extras beyond the reference.
     max_seq_length: int = Field(128, ge=8, le=8192, description="Tokens kept per example (truncation).")
-    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of steps with linear LR warm-up.")
+    warmup_ratio: Union[Annotated[float, Field(ge=0, lt=1)], Auto] = Field(
+        "auto", description="Share of steps with linear LR warm-up." + AUTO_DOC)
     weight_decay: float = Field(0.0, ge=0, le=1)
     num_workers: Optional[int] = Field(None, ge=1, description="Ray Train workers; default from the cluster.")
     use_gpu: Optional[bool] = Field(None, description="Default: use GPUs when the cluster has them.")
@@ -41,6 +47,18 @@ class TrainingConfigParams(BaseModel):
         "auto", description="bf16 autocast; auto: bf16 where the GPU or CPU runs it natively, else fp32.")
     multi_label_threshold: float = Field(
         0.5, gt=0, lt=1, description="Multi-label data: a label is predicted when its probability reaches this.")
+    # Model selection: evaluations run on validation data; the test file is scored once, on the selected model.
+    validation_split: float = Field(
+        0.1, ge=0, le=0.5, description="Share of train held out for validation when no validation_file is "
+        "uploaded (stratified for classification, at least 50 rows where train allows); 0 turns selection off.")
+    metric_for_best_model: Optional[str] = Field(
+        None, description="The validation metric that picks the model kept; default: the first eval_metrics "
+        "entry. Loss-like metrics (mse, rmse, mae) are minimised, the others maximised.")
+    early_stopping_patience: Union[Annotated[int, Field(ge=1)], Auto, None] = Field(
+        "auto", description="Stop after this many evaluations without improvement; null: never. \"auto\": 3 "
+        "when epochs is auto, never when you set epochs.")
+    eval_steps: Optional[int] = Field(
+        None, ge=1, description="Also evaluate every N optimiser steps, besides every epochs_per_test_run epochs.")
 
     @model_validator(mode="after")
     def _known_metrics(self) -> TrainingConfigParams:
@@ -54,4 +72,16 @@ class TrainingConfigParams(BaseModel):
             )
         if not self.eval_metrics:
             raise ValueError(f"eval_metrics is empty; choose from {sorted(known)}")
+        if self.metric_for_best_model is not None and self.metric_for_best_model not in known:
+            raise ValueError(f"unknown metric_for_best_model {self.metric_for_best_model!r} for task_type "
+                             f"{self.task_type!r}; choose from {sorted(known)}")
         return self
+
+    @property
+    def best_metric(self) -> str:
+        """The metric that selects the model: `metric_for_best_model`, else the first of `eval_metrics`."""
+        return self.metric_for_best_model or self.eval_metrics[0]
+
+    @property
+    def best_metric_minimised(self) -> bool:
+        return self.best_metric in LOWER_IS_BETTER

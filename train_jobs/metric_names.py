@@ -13,3 +13,6 @@ TOKEN = ("precision", "recall", "f1", "accuracy")
 TASK_METRIC_NAMES = {"sequence_classification": CLASSIFICATION, "regression": REGRESSION,
                      "token_classification": TOKEN}
 DEFAULT_METRICS = {"sequence_classification": ["accuracy"], "regression": ["mse"], "token_classification": ["f1"]}
+
+# Loss-like metrics: smaller is better when they select the model.
+LOWER_IS_BETTER = ("mse", "rmse", "mae")

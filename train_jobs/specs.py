@@ -24,6 +24,20 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Hyperparameters(Spec):
+    """The values a run trains with; `auto` lists the fields that were resolved rather than set."""
+
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    warmup_ratio: float
+    early_stopping_patience: Optional[int]
+    train_rows: int  # after the validation rows are held out
+    validation_rows: int  # held out of train (0: a validation file, or no validation)
+    steps_per_epoch: int
+    auto: list[str]
+
+
 class PreprocessSpec(Spec):
     job_id: str
     dataset: dict[str, Any]  # the upload's summary (train_jobs.data.dataset.inspect_upload)
@@ -47,6 +61,7 @@ class TrainingSpec(Spec):
     config: TrainingConfigParams
     dataset: dict[str, Any]
     cache: dict[str, Any]  # the cache's meta.json (train_jobs.data.preprocess.build_cache)
+    hyper: Hyperparameters  # the config's "auto" fields resolved for this data and model
     model_dir: str
     storage_path: str  # Ray Train's RunConfig storage: checkpoints live here
     results_dir: str
@@ -69,10 +84,17 @@ class TrainingSpec(Spec):
         return self.cache["text_columns"]
 
     @property
-    def train_rows(self) -> int:
-        return self.cache["rows"]["train"]
+    def scored_metrics(self) -> list[str]:
+        """What each evaluation computes: `eval_metrics`, and the metric that selects the model."""
+        names = list(self.config.eval_metrics)
+        return names if self.config.best_metric in names else [*names, self.config.best_metric]
+
+    @property
+    def validation(self) -> bool:
+        """Evaluations run on validation data (an uploaded file or a hold-out) and select the model."""
+        return "validation" in self.cache["rows"] or self.hyper.validation_rows > 0
 
     def archived_config(self) -> dict:
         """The config that travels in the model archive (training_config.json) and the results."""
-        return {**self.config.model_dump(), "labels": self.labels, "base_model": self.config.model,
-                "text_columns": self.text_columns}
+        return {**self.config.model_dump(), "hyperparameters": self.hyper.model_dump(), "labels": self.labels,
+                "base_model": self.config.model, "text_columns": self.text_columns}

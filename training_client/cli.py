@@ -34,6 +34,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     run = sub.add_parser("run", help="upload, preprocess, train, print metrics, download the model")
     run.add_argument("--train", default=_sample("banking77_train.csv"), help="train file (default: bundled sample)")
     run.add_argument("--test", default=_sample("banking77_test.csv"), help="test file (default: bundled sample)")
+    run.add_argument("--validation", help="validation file (default: a share of train is held out)")
     run.add_argument("--model", help="model name (default: the server's default, all-MiniLM-L6-v2)")
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
@@ -75,11 +76,14 @@ def _config(args: argparse.Namespace) -> dict:
 def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
     client.start_session(force_restart=args.force_restart)
     config = client.set_parameters(**_config(args))["config"]
-    print(f"model {config['model']}, {config['epochs']} epochs, batch {config['batch_size']}, "
-          f"lr {config['learning_rate']}")
-    dataset = client.upload_dataset(args.train, args.test)["dataset"]
+    dataset = client.upload_dataset(args.train, args.test, args.validation)["dataset"]
     target = f"{len(dataset['labels'])} labels" if dataset["labels"] else "numeric scores"
     print(f"dataset: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, {target}")
+    hp = client.get_parameters()["resolved"]  # the "auto" fields, resolved for this data and model
+    held = f"{hp['validation_rows']} train rows held out for validation" if hp["validation_rows"] else (
+        "validation file" if "validation" in dataset else "no validation")
+    print(f"model {config['model']}: up to {hp['epochs']} epochs, batch {hp['batch_size']}, lr {hp['learning_rate']:g}, "
+          f"warm-up {hp['warmup_ratio']:g}; {held}; auto: {', '.join(hp['auto']) or 'none'}")
 
     client.preprocess()
     with tqdm(total=1.0, desc="preprocessing", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
@@ -107,10 +111,10 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
         archive = download(out / f"{name}.tar.gz")
         with tarfile.open(archive) as tar:
             tar.extractall(out, filter="data")
-    print("\nevaluation history:")
+    print("\nevaluation history (validation: it selects the model kept):")
     for entry in final["history"]:
         print("  " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
-    print(f"final test metrics: {json.dumps(final['metrics'])}")
+    print(f"test metrics of the selected model: {json.dumps(final['metrics'])}")
     print(f"model saved to {out / 'model'} (load it with AutoModelForSequenceClassification.from_pretrained)")
     print(f"results saved to {out / 'results'}")
     return final

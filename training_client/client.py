@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,9 +70,12 @@ class TrainingModuleClient:
         return self._request("GET", "/healthcheck")
 
     # ---- data and work ------------------------------------------------------------
-    def upload_dataset(self, train_file: str | Path, test_file: str | Path) -> dict:
-        with open(train_file, "rb") as train, open(test_file, "rb") as test:
-            files = {"train_file": (Path(train_file).name, train), "test_file": (Path(test_file).name, test)}
+    def upload_dataset(self, train_file: str | Path, test_file: str | Path,
+                       validation_file: str | Path | None = None) -> dict:
+        paths = {"train_file": train_file, "test_file": test_file, "validation_file": validation_file}
+        with contextlib.ExitStack() as stack:
+            files = {field: (Path(path).name, stack.enter_context(open(path, "rb")))
+                     for field, path in paths.items() if path is not None}
             return self._request("POST", f"/upload_dataset/{self._key()}", files=files)
 
     def preprocess(self) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 from fastapi import APIRouter, File, UploadFile
 
@@ -19,10 +19,13 @@ async def upload_dataset(
     service: Service,
     train_file: Annotated[UploadFile, File(description="Training data: CSV, TSV or JSONL.")],
     test_file: Annotated[UploadFile, File(description="Test data, same columns as train_file.")],
+    validation_file: Annotated[Optional[UploadFile], File(
+        description="Optional validation data, same columns: selects the model kept. Without it, "
+                    "validation_split of train is held out.")] = None,
 ) -> dict:
-    """Upload train and test files, checked for the configured task_type (set it first); they replace the
-    dataset only once both are complete and valid."""
-    return await service.upload_dataset(key, train_file, test_file)
+    """Upload train and test files (and optionally a validation file), checked for the configured task_type
+    (set it first); they replace the dataset only once all are complete and valid."""
+    return await service.upload_dataset(key, train_file, test_file, validation_file)
 
 
 @router.post("/preprocess/{key}", response_model=ServerStatus, response_model_exclude_unset=True,

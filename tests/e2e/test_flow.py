@@ -11,6 +11,7 @@ import torch
 from conftest import TINY_MODEL
 from data import sentiment_files
 from helpers import extract, new_session
+from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 METRICS = ["accuracy", "f1", "f1_macro", "precision", "recall", "matthews_correlation", "roc_auc"]
@@ -21,7 +22,7 @@ def trained(server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("flow")
     client = new_session(server)
     config = client.set_parameters(model=TINY_MODEL, epochs=2, batch_size=16, learning_rate=1e-3,
-                                   eval_metrics=METRICS, init_eval=True)["config"]
+                                   eval_metrics=METRICS, init_eval=True, precision="fp32")["config"]
     assert config["epochs"] == 2 and config["seed"] == 42  # merged over the defaults
     uploaded = client.upload_dataset(*sentiment_files(tmp))
     client.preprocess()
@@ -57,10 +58,26 @@ def test_training_reports_live_progress_and_history(trained):
     for field in ("epoch", "step", "total_steps", "progress", "loss", "learning_rate", "samples_per_s",
                   "elapsed_s", "eta_s"):
         assert field in live[-1]
-    assert live[-1]["total_steps"] == 2 * 10  # 160 rows / batch 16, 2 epochs
+    assert live[-1]["total_steps"] == 2 * 8  # 160 rows less 32 held out for validation / batch 16, 2 epochs
     epochs = [entry["epoch"] for entry in final["history"]]
     assert epochs == [0, 1, 2]  # init_eval, then every epoch
-    assert set(METRICS) <= set(final["metrics"])
+    assert {entry["split"] for entry in final["history"]} == {"validation"}
+    assert set(METRICS) <= set(final["metrics"]) and final["metrics"]["split"] == "test"
+    hp = final["training"]["hyperparameters"]
+    assert (hp["train_rows"], hp["validation_rows"], hp["epochs"], hp["warmup_ratio"]) == (128, 32, 2, 0.1)
+
+
+def test_the_model_kept_is_the_best_on_validation_and_test_scores_it_once(trained):
+    client, tmp, _, _, final, _ = trained
+    history = final["history"]
+    best = max(history, key=lambda e: (e["accuracy"], -e["step"]))  # the first of the best
+    selected = final["metrics"]["selected"]
+    assert (selected["metric"], selected["split"], selected["step"]) == ("accuracy", "validation", best["step"])
+    assert selected["value"] == best["accuracy"]
+    model_dir = extract(client.download_model(tmp / "best.tar.gz"), tmp / "best") / "model"
+    archived = json.loads((model_dir / "training_config.json").read_text())
+    assert archived["selected"] == selected
+    assert archived["hyperparameters"]["learning_rate"] == 1e-3 and "warmup_ratio" in archived["hyperparameters"]["auto"]
 
 
 def test_downloaded_model_reloads_and_predicts_as_results_say(trained):
@@ -98,9 +115,13 @@ def test_downloaded_model_reloads_and_predicts_as_results_say(trained):
     assert "accuracy" in summary and "| neg |" in summary
 
 
-def test_same_seed_same_data_gives_same_metrics(trained):
-    client, _, _, _, final, _ = trained
+def test_same_seed_same_data_gives_the_same_weights(trained):
+    client, tmp, _, _, final, _ = trained
+    first = extract(client.download_model(tmp / "first.tar.gz"), tmp / "first") / "model"
     client.start_training()  # a second run on the same cache
     again = client.wait_trained(poll_s=0.5)
     assert again["state"] == "trained"
-    assert again["history"] == final["history"]
+    assert again["history"] == final["history"] and again["metrics"] == final["metrics"]
+    second = extract(client.download_model(tmp / "second.tar.gz"), tmp / "second") / "model"
+    a, b = (load_file(d / "model.safetensors") for d in (first, second))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -7,19 +7,19 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from train_jobs.data.dataset import splits_of
 from train_jobs.files import read_json
 from train_jobs.models.lookup import tokenizer_fingerprint
 from train_jobs.specs import PreprocessSpec
 
 CACHE_VERSION = 1
-SPLITS = ("train", "test")
 
 
 def cache_key(spec: PreprocessSpec) -> str:
     """Same files, tokenizer, length, columns, labels and task: same cache."""
     parts = {
         "version": CACHE_VERSION,
-        "files": [spec.dataset[s]["sha256"] for s in SPLITS],
+        "files": [spec.dataset[s]["sha256"] for s in splits_of(spec.dataset)],
         "tokenizer": tokenizer_fingerprint(Path(spec.model_dir)),
         "max_seq_length": spec.max_seq_length,
         "text_columns": spec.dataset["train"]["text_columns"],

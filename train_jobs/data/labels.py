@@ -122,11 +122,12 @@ def ordered_labels(labels) -> list[str]:
         return sorted(labels)
 
 
-def check_test_labels(train_counts: dict, test_counts: dict, where: Callable[[str], str], what: str = "label") -> None:
-    """Every test label must occur in train; `where(label)` names the first place it occurs ("line 7, ...")."""
+def check_test_labels(train_counts: dict, test_counts: dict, where: Callable[[str], str], what: str = "label",
+                      file: str = "test_file") -> None:
+    """Every label of a held-out file must occur in train; `where(label)` names the first place it occurs."""
     unseen = [label for label in test_counts if label not in train_counts]
     if unseen:
-        raise BadDataset(f"test_file: {where(unseen[0])}: {what} {unseen[0]!r} does not occur in train_file"
+        raise BadDataset(f"{file}: {where(unseen[0])}: {what} {unseen[0]!r} does not occur in train_file"
                          + (f" ({len(unseen)} unseen {what}s: {unseen[:10]})" if len(unseen) > 1 else ""))
 
 

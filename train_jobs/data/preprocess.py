@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from train_jobs.data.cache import SPLITS, cache_path, reusable_cache
+from train_jobs.data.cache import cache_path, reusable_cache
+from train_jobs.data.dataset import splits_of
 from train_jobs.data.labels import IGNORE_INDEX, Target, find_target, row_labels
 from train_jobs.files import atomic_write_json, swap_directory
 from train_jobs.specs import OnProgress, PreprocessSpec
@@ -139,9 +140,10 @@ def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
     label2id = {label: i for i, label in enumerate(dataset["labels"])}
     parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
     rows = {}
-    for i, split in enumerate(SPLITS):
+    splits = splits_of(dataset)
+    for i, split in enumerate(splits):
         info = dataset[split]
-        on_progress(i / len(SPLITS), f"tokenising {split} ({info['rows']} rows)")
+        on_progress(i / len(splits), f"tokenising {split} ({info['rows']} rows)")
         common = {"model_dir": spec.model_dir, "label2id": label2id, "max_seq_length": spec.max_seq_length,
                       "keep_text": split == "test"}
         if dataset.get("task_type") == "token_classification":
@@ -162,6 +164,13 @@ def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
     return {**meta, "reused": False}
 
 
+def read_split_tables(cache_path: str, split: str) -> list[pa.Table]:
+    """A split of the cache as Arrow tables, one per Parquet file, in file order."""
+    import pyarrow.parquet as pq
+
+    return [pq.read_table(f) for f in sorted((Path(cache_path) / split).glob("*.parquet"))]
+
+
 def read_split(cache_path: str, split: str) -> ray.data.Dataset:
     """A split of the cache as a Ray Dataset already in the object store (one block per file).
 
@@ -170,7 +179,4 @@ def read_split(cache_path: str, split: str) -> ray.data.Dataset:
     all of it before the first training step. The cache (int32 token ids) passes
     through this process's memory once on its way to the object store.
     """
-    import pyarrow.parquet as pq
-
-    files = sorted((Path(cache_path) / split).glob("*.parquet"))
-    return ray.data.from_arrow([pq.read_table(f) for f in files])
+    return ray.data.from_arrow(read_split_tables(cache_path, split))

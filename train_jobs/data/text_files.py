@@ -100,33 +100,44 @@ def scan_file(path: Path, name: str, filename: str = "", task: str = "sequence_c
     return summary
 
 
-def _first_line_with_label(path: Path, fmt: str, label: str, target: Target) -> int:
-    for line_no, row in iter_records(path, fmt, "test_file"):
+def _first_line_with_label(path: Path, fmt: str, name: str, label: str, target: Target) -> int:
+    for line_no, row in iter_records(path, fmt, name):
         if "__header__" not in row and label in (row_labels(row, target) or []):
             return line_no
     return 0
 
 
-def summarise_text_dataset(train: Path, test: Path, train_name: str = "", test_name: str = "",
-                           task: str = "sequence_classification") -> dict:
-    """Check both files and how they fit together; returns the dataset summary."""
-    tr = scan_file(train, "train_file", train_name, task)
-    te = scan_file(test, "test_file", test_name, task)
-    if tr["text_columns"] != te["text_columns"]:
+def _check_fits_train(tr: dict, held: dict, path: Path, name: str, target: Target, task: str) -> None:
+    """A held-out file (test or validation) has train's columns, and only labels that train has."""
+    if tr["text_columns"] != held["text_columns"]:
         raise BadDataset(
-            f"test_file: line 1: text columns {te['text_columns']} differ from train_file's {tr['text_columns']}"
+            f"{name}: line 1: text columns {held['text_columns']} differ from train_file's {tr['text_columns']}"
         )
-    if tr["target_columns"] != te["target_columns"]:
-        raise BadDataset(f"test_file: line 1: label columns {te['target_columns']} differ from train_file's "
+    if tr["target_columns"] != held["target_columns"]:
+        raise BadDataset(f"{name}: line 1: label columns {held['target_columns']} differ from train_file's "
                          f"{tr['target_columns']}; both files need the same ones")
-    target = find_target(tr["columns"], task)
-    common = {"task_type": task, "pair": len(tr["text_columns"]) == 2, "multi_label": target.multi_label,
-              "target": target.columns[0] if len(target.columns) == 1 else list(target.columns)}
     if task == "regression":
-        return {**common, "labels": [], "train": tr, "test": te}
-    column = f"column {te['columns'].index(target.columns[0]) + 1} ({target.columns[0]})"
-    check_test_labels(tr["label_counts"], te["label_counts"],
-                      lambda label: f"line {_first_line_with_label(test, te['format'], label, target)}, {column}")
-    labels = target.flag_labels() if target.kind == "flags" else ordered_labels(tr["label_counts"])
-    check_label_count(labels)
-    return {**common, "labels": labels, "train": tr, "test": te}
+        return
+    column = f"column {held['columns'].index(target.columns[0]) + 1} ({target.columns[0]})"
+    check_test_labels(
+        tr["label_counts"], held["label_counts"], file=name,
+        where=lambda label: f"line {_first_line_with_label(path, held['format'], name, label, target)}, {column}")
+
+
+def summarise_text_dataset(files: dict[str, tuple[Path, str]], task: str = "sequence_classification") -> dict:
+    """Check train, test and an optional validation file ((path, upload name) each) and how they fit together."""
+    path, filename = files["train"]
+    tr = scan_file(path, "train_file", filename, task)
+    target = find_target(tr["columns"], task)
+    summary = {"task_type": task, "pair": len(tr["text_columns"]) == 2, "multi_label": target.multi_label,
+               "target": target.columns[0] if len(target.columns) == 1 else list(target.columns), "labels": [],
+               "train": tr}
+    for split in ("test", "validation"):
+        if split in files:
+            path, filename = files[split]
+            summary[split] = scan_file(path, f"{split}_file", filename, task)
+            _check_fits_train(tr, summary[split], path, f"{split}_file", target, task)
+    if task != "regression":
+        summary["labels"] = target.flag_labels() if target.kind == "flags" else ordered_labels(tr["label_counts"])
+        check_label_count(summary["labels"])
+    return summary

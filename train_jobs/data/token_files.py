@@ -71,16 +71,23 @@ def ordered_tags(tags) -> list[str]:
     return sorted(tags, key=lambda t: (t != "O", t[2:] if t[1:2] == "-" else t, t))
 
 
-def summarise_token_dataset(train: Path, test: Path, train_name: str = "", test_name: str = "") -> dict:
-    tr = scan_token_file(train, "train_file", train_name)
-    te = scan_token_file(test, "test_file", test_name)
+def summarise_token_dataset(files: dict[str, tuple[Path, str]]) -> dict:
+    """Check train, test and an optional validation file ((path, upload name) each): held-out tags must be in train."""
+    path, filename = files["train"]
+    summary = {"task_type": "token_classification", "pair": False, "target": "tags",
+               "train": scan_token_file(path, "train_file", filename)}
+    for split in ("test", "validation"):
+        if split not in files:
+            continue
+        path, filename = files[split]
+        held = summary[split] = scan_token_file(path, f"{split}_file", filename)
 
-    def where(tag: str) -> str:
-        sentences = iter_sentences(test, te["format"], "test_file")
-        return f"line {next(start for start, _, tags in sentences if tag in tags)}"
+        def where(tag: str, path=path, held=held, name=f"{split}_file") -> str:
+            sentences = iter_sentences(path, held["format"], name)
+            return f"line {next(start for start, _, tags in sentences if tag in tags)}"
 
-    check_test_labels(tr["label_counts"], te["label_counts"], where, what="tag")
-    labels = ordered_tags(tr["label_counts"])
-    check_label_count(labels, what="tag")
-    return {"task_type": "token_classification", "pair": False, "labels": labels, "target": "tags",
-            "train": tr, "test": te}
+        check_test_labels(summary["train"]["label_counts"], held["label_counts"], where, what="tag",
+                          file=f"{split}_file")
+    summary["labels"] = ordered_tags(summary["train"]["label_counts"])
+    check_label_count(summary["labels"], what="tag")
+    return summary

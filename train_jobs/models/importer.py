@@ -18,7 +18,7 @@ from typing import Optional
 
 from train_jobs.errors import InvalidParameters
 from train_jobs.files import atomic_write_json, is_inside, read_json, swap_directory, update_hash
-from train_jobs.models.lookup import MODEL_NAME, TOKENIZER_FILES
+from train_jobs.models.lookup import MODEL_NAME, TOKENIZER_FILES, parameter_count
 from train_jobs.specs import ImportSpec, OnProgress
 
 SOURCES = ("hub", "directory", "archive", "bundled")
@@ -165,31 +165,13 @@ def describe(folder: Path) -> dict:
         "architecture": (config.architectures or [config.model_type])[0],
         "model_type": config.model_type,
         "classification_head": head,
-        "parameters": _parameter_count(folder),
+        "parameters": parameter_count(folder),
         "tokenizer": type(tokenizer).__name__,
         "vocab_size": tokenizer.vocab_size,
         "size_bytes": sum(f.stat().st_size for f in files),
         "sha256": digest.hexdigest(),
         "files": [str(f.relative_to(folder)) for f in files],
     }
-
-
-def _parameter_count(folder: Path) -> Optional[int]:
-    from safetensors import safe_open
-
-    total = 0
-    shards = list(folder.glob("*.safetensors"))
-    if not shards:
-        return None
-    for shard in shards:
-        with safe_open(shard, framework="np") as f:
-            for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-                shape = f.get_slice(name).get_shape()
-                n = 1
-                for dim in shape:
-                    n *= dim
-                total += n
-    return total
 
 
 def import_model(spec: ImportSpec, on_progress: OnProgress) -> dict:

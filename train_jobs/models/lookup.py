@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from pathlib import Path
+from typing import Optional
 
 from train_jobs.config import DEFAULT_MODEL
 from train_jobs.errors import InvalidParameters
@@ -54,3 +56,19 @@ def tokenizer_fingerprint(model_dir: Path) -> str:
             h.update(name.encode())
             update_hash(h, f)
     return h.hexdigest()
+
+
+def parameter_count(folder: Path) -> Optional[int]:
+    """Weights in the model's safetensors files, read from their headers (no weights loaded); None without them."""
+    from safetensors import safe_open
+
+    total = 0
+    shards = list(folder.glob("*.safetensors"))
+    if not shards:
+        return None
+    for shard in shards:
+        with safe_open(shard, framework="np") as f:
+            for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+                shape = f.get_slice(name).get_shape()
+                total += math.prod(shape)
+    return total

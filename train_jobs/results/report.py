@@ -18,17 +18,17 @@ from train_jobs.files import atomic_write_bytes, atomic_write_csv, read_json  # 
 
 
 def plot_curves(history: list[dict], dest: Path) -> Optional[Path]:
-    """Training loss and each evaluation metric per epoch, one panel each."""
+    """Training loss and each evaluation metric by optimiser step, one panel each."""
     names = [k for k in history[0] if k not in ("epoch", "step")] if history else []
     names = [n for n in names if any(isinstance(e.get(n), (int, float)) for e in history)]
     if not names:
         return None
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
-        points = [(e["epoch"], e[name]) for e in history if isinstance(e.get(name), (int, float))]
+        points = [(e["step"], e[name]) for e in history if isinstance(e.get(name), (int, float))]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
         ax.set_title(name)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -107,20 +107,28 @@ def write_summary(results_dir: Path, config: dict, dataset: dict, stopped: bool)
                                                           if dataset.get("multi_label") else "")
               if dataset.get("labels")
               else "score {min:.3g} to {max:.3g}, mean {mean:.3g}".format(**dataset["train"]["score"]))
+    hp = config.get("hyperparameters") or config  # the values the run used, "auto" resolved
+    auto = f" (auto: {', '.join(hp['auto'])})" if hp.get("auto") else ""
+    held = (f", {dataset['validation']['rows']} validation rows" if "validation" in dataset else
+            f", {hp['validation_rows']} of them held out for validation" if hp.get("validation_rows") else "")
+    selected = (final or {}).get("selected")
     lines = [
         "# Training results",
         "",
         f"- Model: `{config['model']}`, task `{config['task_type']}`",
-        f"- Data: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, {target}",
-        f"- Training: {config['epochs']} epochs, batch {config['batch_size']}, learning rate {config['learning_rate']}, "
-        f"seed {config['seed']}" + (" (stopped early)" if stopped else ""),
+        f"- Data: {dataset['train']['rows']} train rows{held}, {dataset['test']['rows']} test rows, {target}",
+        f"- Training: up to {hp['epochs']} epochs, batch {hp['batch_size']}, learning rate {hp['learning_rate']}, "
+        f"warm-up {hp['warmup_ratio']}, seed {config['seed']}{auto}" + (" (stopped early)" if stopped else ""),
+        f"- Model kept: epoch {selected['epoch']}, step {selected['step']}, the {selected['reason']} "
+        f"({selected['value']:.4f})" if selected else "- Model kept: the last epoch's (no validation data)",
         "",
         "## Final test metrics",
         "",
     ]
     if final:
         lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in final.items()]
+        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in final.items()
+                  if k != "selected"]
     else:
         lines.append("No final evaluation: the run stopped before its last epoch.")
     if history:

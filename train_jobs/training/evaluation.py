@@ -1,4 +1,4 @@
-"""Evaluation on the test split (rank 0) and the result files it leaves: metrics, predictions, per-class report."""
+"""Evaluation of a split (rank 0) and the result files the final test leaves: metrics, predictions, per-class report."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from train_jobs.training.metrics import (
 EVAL_BATCH = 128
 
 
-def evaluate_sequences(model, test_ds, collate, device, spec: TrainingSpec, keep_predictions: bool):
-    """Metrics on the whole test split (rank 0 only), plus predictions when asked.
+def evaluate_sequences(model, dataset, collate, device, spec: TrainingSpec, keep_predictions: bool):
+    """Metrics on a whole split (rank 0 only), plus predictions when asked.
 
     Outputs are class probabilities for classification (per-label sigmoid for multi-label) and the
     predicted score for regression.
@@ -35,7 +35,7 @@ def evaluate_sequences(model, test_ds, collate, device, spec: TrainingSpec, keep
     model.eval()
     probs, labels, texts = [], [], {c: [] for c in spec.text_columns}
     with torch.no_grad():
-        for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
+        for batch in dataset.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
             tensors = collate(batch)
             logits = model(**model_inputs(tensors, device)).logits.float()
             probs.append((logits[:, 0] if regression else activation(logits)).cpu().numpy())
@@ -46,19 +46,19 @@ def evaluate_sequences(model, test_ds, collate, device, spec: TrainingSpec, keep
     model.train()
     probs_np, labels_np = np.concatenate(probs), np.concatenate(labels)
     if regression:
-        metrics = regression_metrics(spec.config.eval_metrics, labels_np, probs_np)
+        metrics = regression_metrics(spec.scored_metrics, labels_np, probs_np)
     else:
-        metrics = classification_metrics(spec.config.eval_metrics, labels_np, probs_np, threshold)
+        metrics = classification_metrics(spec.scored_metrics, labels_np, probs_np, threshold)
     return metrics, (probs_np, labels_np, texts)
 
 
-def evaluate_tokens(model, test_ds, collate, device, spec: TrainingSpec, keep_predictions: bool):
-    """Entity-level metrics over the words of the test split (their first sub-tokens)."""
+def evaluate_tokens(model, dataset, collate, device, spec: TrainingSpec, keep_predictions: bool):
+    """Entity-level metrics over the words of a split (their first sub-tokens)."""
     id2label = dict(enumerate(spec.labels))
     model.eval()
     true_tags, pred_tags, words = [], [], []
     with torch.no_grad():
-        for batch in test_ds.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
+        for batch in dataset.iter_batches(batch_size=EVAL_BATCH, batch_format="numpy"):
             tensors = collate(batch)
             preds = model(**model_inputs(tensors, device)).logits.argmax(-1).cpu().numpy()
             labels = tensors["labels"].numpy()
@@ -69,7 +69,7 @@ def evaluate_tokens(model, test_ds, collate, device, spec: TrainingSpec, keep_pr
             if keep_predictions:
                 words.extend(list(w) for w in batch["tokens"])
     model.train()
-    return token_metrics(spec.config.eval_metrics, true_tags, pred_tags), (true_tags, pred_tags, words)
+    return token_metrics(spec.scored_metrics, true_tags, pred_tags), (true_tags, pred_tags, words)
 
 
 def _write_token_results(results_dir: Path, predictions) -> None:

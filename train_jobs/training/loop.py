@@ -2,12 +2,15 @@
 
 Follows Hugging Face's text-classification example (AdamW, linear schedule,
 grad clipping at 1.0) but reads the tokenised Ray Data cache and pads per batch.
+With validation data, every evaluation scores it; a better score is reported
+with a checkpoint (so the one Ray Train keeps is the best), patience may stop
+the run early, and the test split is scored once, at the end, on the best model.
+Without validation, evaluations score test and the last epoch's model is kept.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +32,11 @@ from train_jobs.files import atomic_write_json
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.batching import epoch_batches
 from train_jobs.training.collate import PadCollate, model_inputs
+from train_jobs.training.hyperparams import steps_per_epoch
 from train_jobs.training.precision import autocast, autocast_dtype
 from train_jobs.training.priority import lower_priority
 from train_jobs.training.progress import ProgressReporter
+from train_jobs.training.selection import SCORE, Selection
 
 MAX_GRAD_NORM = 1.0
 
@@ -39,11 +44,6 @@ MAX_GRAD_NORM = 1.0
 def loop_config(spec: TrainingSpec, sink: TrainingSink, torch_threads: int, shuffle_buffer: int) -> dict:
     """What `train_loop_per_worker` receives: the spec (as plain data) and this run's worker settings."""
     return {"spec": spec.model_dump(), "sink": sink, "torch_threads": torch_threads, "shuffle_buffer": shuffle_buffer}
-
-
-def steps_per_epoch(train_rows: int, batch_size: int, world_size: int) -> int:
-    per_worker = max(1, batch_size // world_size)
-    return max(1, math.ceil((train_rows // world_size) / per_worker))
 
 
 def head_config(spec: TrainingSpec) -> dict:
@@ -76,13 +76,17 @@ class Worker:
     scheduler: Any
     collate: PadCollate
     reporter: Optional[ProgressReporter]
-    test_ds: Any
+    eval_ds: Any  # validation when there is some, else test; not split: rank 0 evaluates all of it
+    selection: Selection
     history: list[dict] = field(default_factory=list)
+    best_state: Optional[dict] = None  # rank 0: the best evaluation's weights, on the CPU
+    checkpointed: bool = False
+    last_eval_step: int = -1
 
 
 def _setup(loop: dict) -> Worker:
     spec = TrainingSpec(**loop["spec"])
-    cfg = spec.config
+    cfg, hp = spec.config, spec.hyper
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     set_seed(cfg.seed)
@@ -96,18 +100,20 @@ def _setup(loop: dict) -> Worker:
     model = ray.train.torch.prepare_model(model)  # moves to device; DDP when world > 1
     core = model.module if hasattr(model, "module") else model
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    total_steps = steps_per_epoch(spec.train_rows, cfg.batch_size, world) * cfg.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-    reporter = (ProgressReporter(loop["sink"], total_steps, cfg.batch_size, str(device), world,
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=cfg.weight_decay)
+    total_steps = steps_per_epoch(hp.train_rows, hp.batch_size, world) * hp.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps)
+    reporter = (ProgressReporter(loop["sink"], total_steps, hp.batch_size, str(device), world,
                                  precision="bf16" if amp else "fp32") if rank == 0 else None)
+    selection = Selection(cfg.best_metric, cfg.best_metric_minimised, hp.early_stopping_patience)
     return Worker(spec, rank, world, device, amp, tokenizer, model, core, optimizer, scheduler,
                   PadCollate(tokenizer.pad_token_id or 0), reporter,
-                  ray.train.get_dataset_shard("test"))  # test is not split: rank 0 evaluates all of it
+                  ray.train.get_dataset_shard("validation" if spec.validation else "test"), selection)
 
 
-def evaluate(w: Worker, epoch: int, step: int, final: bool, epoch_loss: Optional[float]) -> dict:
-    """Rank 0 scores the test split, records the history entry and pushes it; other ranks return {}."""
+def evaluate(w: Worker, dataset, split: str, epoch: int, step: int, final: bool,
+             epoch_loss: Optional[float]) -> dict:
+    """Rank 0 scores `dataset` and returns the entry (writing the result files when `final`); others get {}."""
     if w.rank != 0:
         return {}
     # Imported at the first evaluation, not at start: scikit-learn and SciPy take about a
@@ -117,33 +123,57 @@ def evaluate(w: Worker, epoch: int, step: int, final: bool, epoch_loss: Optional
     tokens = w.spec.config.task_type == "token_classification"
     evaluate_split = evaluate_tokens if tokens else evaluate_sequences
     # fp32, not autocast: metrics and predictions are those of the saved model as users will load it.
-    metrics, predictions = evaluate_split(w.core, w.test_ds, w.collate, w.device, w.spec, keep_predictions=final)
-    entry = {"epoch": epoch, "step": step, "train_loss": epoch_loss, **metrics}
-    w.history.append(entry)
-    results_dir = Path(w.spec.results_dir)
-    atomic_write_json(results_dir / "history.json", w.history)
+    metrics, predictions = evaluate_split(w.core, dataset, w.collate, w.device, w.spec, keep_predictions=final)
+    entry = {"epoch": epoch, "step": step, "split": split, "train_loss": epoch_loss, **metrics}
     if final:
-        write_final_results(results_dir, w.spec, predictions)
-        atomic_write_json(results_dir / "final_metrics.json", entry)
-    w.reporter.push(epoch=epoch, step=step, lr=w.scheduler.get_last_lr()[0], phase="evaluating", evaluation=entry)
+        write_final_results(Path(w.spec.results_dir), w.spec, predictions)
     return entry
 
 
-def stop_requested(w: Worker, step: int, epoch: int) -> bool:
-    """Push progress (rank 0) and agree on the session's stop flag across ranks."""
-    flag = w.reporter.push(epoch=epoch, step=step, lr=w.scheduler.get_last_lr()[0]) if w.rank == 0 else False
-    if w.world > 1:  # every rank leaves the loop at the same step
+def agree(w: Worker, flag: bool) -> bool:
+    """Rank 0's decision, for every rank: all of them leave the loop or save at the same step."""
+    if w.world > 1:
         t = torch.tensor([int(flag)], device=w.device if w.device.type == "cuda" else "cpu")
         dist.broadcast(t, src=0)
         flag = bool(t.item())
     return flag
 
 
-def train_epoch(w: Worker, shard, epoch: int, step: int, shuffle_buffer: int) -> tuple[int, float, bool]:
-    """One epoch of optimiser steps; returns the step reached, the epoch's mean loss and whether a stop came."""
-    cfg = w.spec.config
+def stop_requested(w: Worker, step: int, epoch: int) -> bool:
+    """Push progress (rank 0) and agree on the session's stop flag across ranks."""
+    return agree(w, w.reporter.push(epoch=epoch, step=step, lr=w.scheduler.get_last_lr()[0]) if w.rank == 0 else False)
+
+
+def evaluation_point(w: Worker, epoch: int, step: int, epoch_loss: Optional[float]) -> bool:
+    """Evaluate, keep the model when it is the best so far, report; True when patience ran out."""
+    # Without validation, the last epoch's evaluation scores test for the results, and that model is kept.
+    final = not w.spec.validation and epoch == w.spec.hyper.epochs and epoch_loss is not None
+    if step == w.last_eval_step and not final:  # an eval_steps evaluation just ran at this step
+        return False
+    w.last_eval_step = step
+    split = "validation" if w.spec.validation else "test"
+    entry = evaluate(w, w.eval_ds, split, epoch, step, final, epoch_loss)
+    improved = agree(w, w.rank == 0 and (w.selection.update(entry) if w.spec.validation else step > 0))
+    if w.rank == 0:
+        w.history.append(entry)
+        atomic_write_json(Path(w.spec.results_dir) / "history.json", w.history)
+        if final:
+            atomic_write_json(Path(w.spec.results_dir) / "final_metrics.json", entry)
+        w.reporter.push(epoch=epoch, step=step, lr=w.scheduler.get_last_lr()[0], phase="evaluating",
+                        evaluation=entry)
+    if improved and w.rank == 0 and w.spec.validation:
+        w.best_state = {k: v.detach().to("cpu", copy=True) for k, v in w.core.state_dict().items()}
+    metrics = {"epoch": epoch, "step": step, **{k: v for k, v in entry.items() if isinstance(v, (int, float))}}
+    report(w, metrics, checkpoint=improved)
+    return agree(w, w.rank == 0 and w.selection.exhausted)
+
+
+def train_epoch(w: Worker, shard, epoch: int, step: int, shuffle_buffer: int) -> tuple[int, float, str]:
+    """One epoch of optimiser steps; returns the step reached, the epoch's mean loss and why it ended
+    ("done", "stopped" by the user, or "patience" run out at a mid-epoch evaluation)."""
+    cfg, hp = w.spec.config, w.spec.hyper
     loss_sum, loss_n = torch.zeros((), device=w.device), 0
-    batches = epoch_batches(shard, batch_size=max(1, cfg.batch_size // w.world), seed=cfg.seed + epoch,
+    batches = epoch_batches(shard, batch_size=max(1, hp.batch_size // w.world), seed=cfg.seed + epoch,
                             shuffle_buffer=shuffle_buffer, group_by_length=cfg.group_by_length, collate=w.collate)
     for batch in batches:
         with autocast(w.amp, w.device):
@@ -160,20 +190,42 @@ def train_epoch(w: Worker, shard, epoch: int, step: int, shuffle_buffer: int) ->
             w.reporter.add_step(loss, batch["input_ids"].numel())
         # Step 1 too, so the first step shows at once; then every N steps, off the hot path.
         if (step == 1 or step % w.spec.progress_every_steps == 0) and stop_requested(w, step, epoch):
-            return step, loss_sum.item() / max(loss_n, 1), True
-    return step, loss_sum.item() / max(loss_n, 1), False
+            return step, loss_sum.item() / max(loss_n, 1), "stopped"
+        if cfg.eval_steps and step % cfg.eval_steps == 0 and evaluation_point(w, epoch, step, None):
+            return step, loss_sum.item() / max(loss_n, 1), "patience"
+    return step, loss_sum.item() / max(loss_n, 1), "done"
 
 
-def report(w: Worker, metrics: dict) -> None:
-    """Every rank reports; rank 0 attaches the model as a Hugging Face directory checkpoint."""
-    if w.rank != 0:
+def report(w: Worker, metrics: dict, checkpoint: bool) -> None:
+    """Every rank reports; with `checkpoint`, rank 0 attaches the model as a Hugging Face directory."""
+    if w.rank != 0 or not checkpoint:
         ray.train.report(metrics)
         return
+    w.checkpointed = True
+    config = w.spec.archived_config()
+    if w.spec.validation and w.selection.best is not None:
+        config["selected"] = w.selection.describe()
+        metrics = {**metrics, SCORE: w.selection.score()}
+    else:
+        metrics = {**metrics, SCORE: float(metrics.get("step", 0))}  # no selection: the latest is the one kept
     with tempfile.TemporaryDirectory() as d:
         w.core.save_pretrained(d)
         w.tokenizer.save_pretrained(d)
-        (Path(d) / "training_config.json").write_text(json.dumps(w.spec.archived_config(), indent=1))
+        (Path(d) / "training_config.json").write_text(json.dumps(config, indent=1))
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+
+
+def test_selected_model(w: Worker, epoch: int, step: int) -> None:
+    """The test split, scored once on the best validation model: final_metrics.json and the predictions."""
+    if w.rank == 0 and w.best_state is not None:
+        w.core.load_state_dict(w.best_state)
+    if w.rank == 0:
+        w.reporter.push(epoch=epoch, step=step, lr=w.scheduler.get_last_lr()[0], phase="testing")
+        best = w.selection.best or {"epoch": epoch, "step": step}
+        entry = evaluate(w, ray.train.get_dataset_shard("test"), "test", best["epoch"], best["step"], True, None)
+        entry["selected"] = w.selection.describe() if w.selection.best else None
+        atomic_write_json(Path(w.spec.results_dir) / "final_metrics.json", entry)
+    report(w, {"epoch": epoch, "step": step}, checkpoint=not agree(w, w.checkpointed))
 
 
 def train_loop_per_worker(loop: dict) -> None:
@@ -184,17 +236,19 @@ def train_loop_per_worker(loop: dict) -> None:
     cfg = spec.config
     train_shard = ray.train.get_dataset_shard("train")
     if cfg.init_eval:
-        evaluate(w, 0, 0, final=False, epoch_loss=None)
+        evaluation_point(w, 0, 0, None)
 
-    step = 0
+    step, epoch = 0, 0
     w.model.train()
-    for epoch in range(1, cfg.epochs + 1):
-        step, epoch_loss, stopped = train_epoch(w, train_shard, epoch, step, loop["shuffle_buffer"])
-        if stopped:  # keep the weights trained so far
-            report(w, {"epoch": epoch, "step": step, "stopped": 1})
+    for epoch in range(1, spec.hyper.epochs + 1):
+        step, epoch_loss, ended = train_epoch(w, train_shard, epoch, step, loop["shuffle_buffer"])
+        if ended == "stopped":  # keep the best model so far, or the weights trained so far when there is none
+            report(w, {"epoch": epoch, "step": step, "stopped": 1}, checkpoint=not agree(w, w.checkpointed))
             return
-        last = epoch == cfg.epochs
-        entry = {}
-        if last or epoch % cfg.epochs_per_test_run == 0:
-            entry = evaluate(w, epoch, step, final=last, epoch_loss=epoch_loss)
-        report(w, {"epoch": epoch, "step": step, **{k: v for k, v in entry.items() if v is not None}})
+        if ended == "patience":
+            break
+        if (epoch == spec.hyper.epochs or epoch % cfg.epochs_per_test_run == 0) and \
+                evaluation_point(w, epoch, step, epoch_loss):
+            break
+    if spec.validation:
+        test_selected_model(w, epoch, step)

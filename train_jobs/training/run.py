@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import ray
 from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from train_jobs.data.preprocess import read_split
+from train_jobs.data.preprocess import read_split, read_split_tables
+from train_jobs.data.validation import carve
 from train_jobs.files import read_json
 from train_jobs.results.archives import build_model_archive, build_results, latest_checkpoint
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.loop import loop_config, train_loop_per_worker
+from train_jobs.training.selection import SCORE
 
 SHUFFLE_BUFFER = 10_000
 
@@ -32,6 +35,25 @@ def scaling_for(spec: TrainingSpec) -> tuple[ScalingConfig, int]:
     return ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker), cpus
 
 
+def training_datasets(spec: TrainingSpec) -> dict[str, ray.data.Dataset]:
+    """train, test and validation (the uploaded file's, or rows held out of train by the seed) as Ray Datasets.
+
+    In the object store before fit(): the workers then hold every CPU without starving Ray Data.
+    """
+    path = spec.cache["path"]
+    datasets = {"test": read_split(path, "test")}
+    if "validation" in spec.cache["rows"]:
+        datasets.update(train=read_split(path, "train"), validation=read_split(path, "validation"))
+    elif spec.hyper.validation_rows:
+        stratify = spec.config.task_type == "sequence_classification" and not spec.multi_label
+        train, held = carve(pa.concat_tables(read_split_tables(path, "train")), spec.hyper.validation_rows,
+                            spec.config.seed, stratify)
+        datasets.update(train=ray.data.from_arrow(train), validation=ray.data.from_arrow(held))
+    else:
+        datasets["train"] = read_split(path, "train")
+    return datasets
+
+
 def run_training(spec: TrainingSpec, sink: TrainingSink) -> dict:
     """Fine-tune as `spec` says, reporting live progress to `sink`; returns the run's outcome (paths, metrics)."""
     results_dir = Path(spec.results_dir)
@@ -39,8 +61,6 @@ def run_training(spec: TrainingSpec, sink: TrainingSink) -> dict:
     storage = Path(spec.storage_path)
     scaling, threads = scaling_for(spec)
 
-    # In the object store before fit(): the workers then hold every CPU without starving Ray Data.
-    datasets = {split: read_split(spec.cache["path"], split) for split in ("train", "test")}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config(spec, sink, threads, SHUFFLE_BUFFER),
@@ -48,10 +68,12 @@ def run_training(spec: TrainingSpec, sink: TrainingSink) -> dict:
         run_config=RunConfig(
             name=storage.name,
             storage_path=str(storage.parent),
-            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            # Only a better evaluation reports a checkpoint, so the one kept is the best (see loop.py).
+            checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=SCORE,
+                                               checkpoint_score_order="max"),
             failure_config=FailureConfig(max_failures=0),
         ),
-        datasets=datasets,
+        datasets=training_datasets(spec),
         dataset_config=DataConfig(datasets_to_split=["train"]),
     )
     result = trainer.fit()
@@ -61,6 +83,6 @@ def run_training(spec: TrainingSpec, sink: TrainingSink) -> dict:
         outcome["model_dir"] = str(checkpoint)
         outcome["model_archive"] = str(build_model_archive(checkpoint, Path(spec.model_archive)))
     stopped = bool(result.metrics and result.metrics.get("stopped"))
-    outcome["results_archive"] = str(build_results(results_dir, spec.config.model_dump(), spec.dataset,
+    outcome["results_archive"] = str(build_results(results_dir, spec.archived_config(), spec.dataset,
                                                    Path(spec.results_archive), stopped))
     return outcome

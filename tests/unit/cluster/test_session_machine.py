@@ -63,8 +63,8 @@ class Harness:
         staging.mkdir(parents=True)
         (staging / "train.csv").write_text(train)
         (staging / "test.csv").write_text(test)
-        summary = inspect_upload(staging / "train.csv", staging / "test.csv", "train.csv", "test.csv",
-                                 target["task_type"])
+        files = {"train": (staging / "train.csv", "train.csv"), "test": (staging / "test.csv", "test.csv")}
+        summary = inspect_upload(files, target["task_type"])
         return staging, summary
 
     def upload(self, key: str) -> dict:
@@ -277,7 +277,7 @@ def test_update_config_merges_the_patch(h):
     result = h.machine.update_config(key, {"epochs": 5, "learning_rate": 1e-4})
     assert result["config"]["epochs"] == 5
     assert result["config"]["learning_rate"] == 1e-4
-    assert result["config"]["batch_size"] == 32
+    assert result["config"]["batch_size"] == "auto"
     assert result["state"] == "setup"
     assert "upload a dataset next" in h.record.message
     assert h.record.config.epochs == 5
@@ -386,7 +386,7 @@ def test_config_change_after_training_clears_artifacts(h):
 
 def test_an_unchanged_config_keeps_the_state(h):
     key, _ = h.preprocessed()
-    result = h.machine.update_config(key, {"epochs": 3})
+    result = h.machine.update_config(key, {"epochs": "auto", "seed": 42})
     assert result["state"] == "preprocessed"
     assert h.record.preprocess.status == "done"
 

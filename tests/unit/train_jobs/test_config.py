@@ -16,11 +16,16 @@ from train_jobs.training.metrics import CLASSIFICATION_METRICS
 DEFAULTS = {
     "model": "all-MiniLM-L6-v2",
     "task_type": "sequence_classification",
-    "batch_size": 32,
-    "epochs": 3,
+    "batch_size": "auto",
+    "epochs": "auto",
     "eval_metrics": ["accuracy"],
     "epochs_per_test_run": 1,
-    "learning_rate": 5e-5,
+    "learning_rate": "auto",
+    "warmup_ratio": "auto",
+    "early_stopping_patience": "auto",
+    "validation_split": 0.1,
+    "metric_for_best_model": None,
+    "eval_steps": None,
     "seed": 42,
     "init_eval": False,
     "cache_dir": None,
@@ -64,6 +69,16 @@ def test_all_fields_round_trip():
         {"precision": "fp16"},
         {"multi_label_threshold": 0},
         {"multi_label_threshold": 1},
+        {"learning_rate": "fast"},
+        {"epochs": "auto-ish"},
+        {"validation_split": -0.1},
+        {"validation_split": 0.6},
+        {"metric_for_best_model": "bleu"},
+        {"task_type": "regression", "metric_for_best_model": "accuracy"},
+        {"early_stopping_patience": 0},
+        {"eval_steps": 0},
+        {"seed": -1},
+        {"seed": 2**40},
     ],
     ids=str,
 )
@@ -94,6 +109,13 @@ def test_known_metrics_accepted(metrics):
     assert TrainingConfigParams(eval_metrics=metrics).eval_metrics == metrics
 
 
+def test_best_metric_defaults_to_the_first_eval_metric_and_loss_like_ones_are_minimised():
+    assert TrainingConfigParams(eval_metrics=["f1", "accuracy"]).best_metric == "f1"
+    cfg = TrainingConfigParams(task_type="regression", eval_metrics=["pearson"], metric_for_best_model="rmse")
+    assert cfg.best_metric == "rmse" and cfg.best_metric_minimised
+    assert TrainingConfigParams(task_type="regression").best_metric_minimised  # mse by default
+
+
 # --- TrainingConfigUpdate --------------------------------------------------------------------------
 
 
@@ -122,7 +144,7 @@ def test_update_merges_into_a_valid_config():
     cfg = TrainingConfigParams(**{**TrainingConfigParams().model_dump(), **patch})
     assert cfg.epochs == 7
     assert cfg.eval_metrics == ["f1"]
-    assert cfg.batch_size == 32
+    assert cfg.batch_size == "auto"
 
 
 # --- cluster/storage.py ----------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""Quality bench: the server's defaults on real datasets, scored on held-out data, with wall time.
+
+    .venv/bin/python bench/quality.py [--data ../shared/data] [--only sample,stsb] [--set FIELD=JSON ...]
+
+One server (serve run on a free port, temporary storage); for each dataset a new
+session uploads train (its first N rows where the table says) and the held-out
+file, preprocesses and trains with no training settings but the task and its
+metrics (plus any --set), then reports the final metrics and the time from
+/training/start to trained. Every speed change shows here that it costs no quality.
+
+| name   | data                                   | train rows | scored on   |
+|--------|----------------------------------------|------------|-------------|
+| sample | the bundled 5-intent BANKING77 sample  | 607        | its test    |
+| stsb   | STS-B                                  | 3,000      | dev         |
+| sst2   | SST-2                                  | 4,000      | dev         |
+| banking77 | BANKING77 (77 intents)              | all 10,003 | test        |
+| wnut17 | WNUT-17 (token classification)         | all        | test        |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from _common import temporary_server, write_result
+from finetune_eval import head
+
+SAMPLE = Path(__file__).resolve().parents[1] / "training_client" / "sample_data"
+# name: (train, held-out, rows (0: all), task, metrics)
+DATASETS = {
+    "sample": (SAMPLE / "banking77_train.csv", SAMPLE / "banking77_test.csv", 0, "sequence_classification",
+               ["accuracy", "f1_macro"]),
+    "stsb": ("stsb/train.csv", "stsb/dev.csv", 3000, "regression", ["pearson", "spearman"]),
+    "sst2": ("sst2/train.csv", "sst2/dev.csv", 4000, "sequence_classification", ["accuracy", "f1"]),
+    "banking77": ("banking77/train.csv", "banking77/test.csv", 0, "sequence_classification", ["accuracy", "f1_macro"]),
+    "wnut17": ("wnut17/train.jsonl", "wnut17/test.jsonl", 0, "token_classification", ["f1", "precision", "recall"]),
+}
+
+
+def run_one(server, tmp: Path, data: Path, name: str, extra: dict) -> dict:
+    train, test, rows, task, metrics = DATASETS[name]
+    train, test = data / train, data / test
+    client = server.client(timeout=600)
+    client.start_session(force_restart=True)
+    client.set_parameters(task_type=task, eval_metrics=metrics, **extra)
+    client.upload_dataset(head(train, tmp / f"{name}-{train.name}", rows), test)
+    client.preprocess()
+    client.wait_preprocessed()
+    started = time.perf_counter()
+    client.start_training()
+    final = client.wait_trained(poll_s=2)
+    took = time.perf_counter() - started
+    assert final["state"] == "trained", final
+    config = client.get_parameters()["config"]
+    return {"name": name, "rows": rows or "all", "task": task, "metrics": final["metrics"],
+            "train_seconds": round(took, 1), "config": config, "history": client.monitor()["history"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--only", default=",".join(DATASETS), help="comma-separated names from the table")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                        help="a training setting for every run, e.g. --set learning_rate=1e-4")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    results = []
+    with temporary_server() as (server, tmp):
+        for name in args.only.split(","):
+            result = run_one(server, tmp, args.data, name, extra)
+            results.append(result)
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if isinstance(v, float))
+            print(f"{name:<10} {result['train_seconds']:>7.1f} s  {shown}", flush=True)
+    print("\n| dataset | rows | metrics | train s |\n|---|---|---|---|")
+    for r in results:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
+        print(f"| {r['name']} | {r['rows']} | {shown} | {r['train_seconds']:.0f} |")
+    write_result("quality" + ("-" + "-".join(args.set) if args.set else ""), {"settings": extra, "runs": results},
+                 args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Hyper-parameters that are right without thought: what "auto" resolves to, from the model and data size.
+
+The rule, and the measurements it comes from, are in the README ("Automatic
+hyper-parameters"). A value the user set is always used as given.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+from train_jobs.config import TrainingConfigParams
+from train_jobs.data.validation import validation_size
+from train_jobs.models.lookup import parameter_count
+from train_jobs.specs import Hyperparameters
+
+SMALL_DATA_ROWS = 5_000  # below this, batches of 16: twice the optimiser steps per epoch
+MIN_STEPS = 1_000  # auto epochs aim for at least this many optimiser steps...
+MIN_EPOCHS, MAX_EPOCHS = 3, 10  # ...within these bounds
+WARMUP_RATIO = 0.1
+AUTO_PATIENCE = 3  # evaluations without improvement, when epochs is auto and there is validation data
+# Peak learning rate by model size (parameters): small encoders take a larger step than base or large ones.
+LEARNING_RATES = ((60e6, 1e-4), (200e6, 5e-5), (600e6, 3e-5), (math.inf, 2e-5))
+UNKNOWN_SIZE_LR = 5e-5
+
+
+def steps_per_epoch(train_rows: int, batch_size: int, world_size: int) -> int:
+    """Optimiser steps in one epoch: each worker takes its share of the rows in batches of its share."""
+    per_worker = max(1, batch_size // world_size)
+    return max(1, math.ceil((train_rows // world_size) / per_worker))
+
+
+def learning_rate_for(parameters: Optional[int]) -> float:
+    if not parameters:
+        return UNKNOWN_SIZE_LR
+    return next(lr for limit, lr in LEARNING_RATES if parameters <= limit)
+
+
+def resolve(config: TrainingConfigParams, train_rows: int, validation_rows: int, validation: bool,
+            parameters: Optional[int], world_size: int = 1) -> Hyperparameters:
+    """Resolve every "auto" field for `train_rows` training rows (after the hold-out) and a model this size."""
+    auto = [f for f in ("batch_size", "epochs", "learning_rate", "warmup_ratio", "early_stopping_patience")
+            if getattr(config, f) == "auto"]
+    batch = config.batch_size if config.batch_size != "auto" else (16 if train_rows < SMALL_DATA_ROWS else 32)
+    per_epoch = steps_per_epoch(train_rows, batch, world_size)
+    epochs = config.epochs if config.epochs != "auto" else min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
+    patience = config.early_stopping_patience
+    if patience == "auto":
+        patience = AUTO_PATIENCE if config.epochs == "auto" and validation else None
+    return Hyperparameters(
+        batch_size=batch, epochs=epochs, steps_per_epoch=per_epoch, early_stopping_patience=patience,
+        learning_rate=config.learning_rate if config.learning_rate != "auto" else learning_rate_for(parameters),
+        warmup_ratio=config.warmup_ratio if config.warmup_ratio != "auto" else WARMUP_RATIO,
+        train_rows=train_rows, validation_rows=validation_rows, auto=auto)
+
+
+def plan(config: TrainingConfigParams, dataset: dict, model_dir: Path) -> Hyperparameters:
+    """The hyper-parameters a run on `dataset` (an upload's summary) with this model will use."""
+    rows = dataset["train"]["rows"]
+    uploaded = "validation" in dataset
+    held = 0 if uploaded else validation_size(rows, config.validation_split)
+    return resolve(config, rows - held, held, uploaded or held > 0, parameter_count(model_dir))
