@@ -128,7 +128,8 @@ class TrainingJob:
 
         link = SessionLink(session)
         try:
-            outcome = run_training(spec, TrainingProgressSink(link, spec.run_id))
+            outcome = run_training(spec, TrainingProgressSink(link, spec.run_id),
+                                   on_trials=lambda trials: link.handle.search_progress.remote(spec.run_id, trials))
         except Exception as e:
             traceback.print_exc()
             outcome = {"error": short_error(e)}

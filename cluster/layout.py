@@ -45,6 +45,10 @@ class Layout:
         """Ray Train's storage for the run (RunConfig storage_path/name): its checkpoints."""
         return self.run_dir(session_id, run_id) / run_id
 
+    def search_dir(self, session_id: str, run_id: str) -> Path:
+        """A hyper-parameter search's trials (Ray Tune's storage), one folder each."""
+        return self.run_dir(session_id, run_id) / "search"
+
     def results_dir(self, session_id: str, run_id: str) -> Path:
         return self.run_dir(session_id, run_id) / "results"
 

@@ -93,11 +93,15 @@ class SessionMachine(SessionCore):
             raise WrongState("no preprocessed data", state=r.state.value, hint="call /preprocess first")
         model_dir = resolve_model(r.config.model, self.layout.models_dir)
         hyper = plan(r.config, r.dataset, model_dir)
+        if r.config.search and not ("validation" in r.dataset or hyper.validation_rows):
+            raise InvalidParameters("a search picks its best trial on validation data: upload a validation_file "
+                                    "or set validation_split above 0", field="search")
         run_id = self._next_job_id(r, "train")
         sid, layout = r.session_id, self.layout
         spec = TrainingSpec(run_id=run_id, config=r.config, dataset=r.dataset, cache=r.preprocess.cache,
                             hyper=hyper, model_dir=str(model_dir), storage_path=str(layout.run_storage(sid, run_id)),
                             results_dir=str(layout.results_dir(sid, run_id)),
+                            search_dir=str(layout.search_dir(sid, run_id)),
                             model_archive=str(layout.model_archive(sid, run_id)),
                             results_archive=str(layout.results_archive(sid, run_id)),
                             default_workers=self.settings.num_workers,
@@ -129,6 +133,13 @@ class SessionMachine(SessionCore):
             self._last_progress_save = now
             self._save(wait=False)
         return t.stop_requested
+
+    def search_progress(self, run_id: str, trials: list[dict]) -> None:
+        """A search's trials (config, state, best validation score) as they change."""
+        r = self.record
+        if r and r.training.id == run_id and r.state == State.training:
+            r.training.trials = trials
+            self._save(wait=False)
 
     def finish_training(self, run_id: str, outcome: dict) -> None:
         r = self.record

@@ -51,6 +51,7 @@ class TrainingInfo(JobInfo):
     final_metrics: Optional[dict[str, Any]] = None  # the test file's, on the selected model
     run_storage: Optional[str] = None
     hyperparameters: Optional[dict[str, Any]] = None  # the config's "auto" fields as resolved for this run
+    trials: list[dict[str, Any]] = Field(default_factory=list)  # a search's trials: config, state, best score
 
 
 class ImportInfo(JobInfo):

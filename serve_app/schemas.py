@@ -48,6 +48,7 @@ class TrainingStatus(JobStatus):
     final_metrics: Optional[dict[str, Any]] = None
     run_storage: Optional[str] = None
     hyperparameters: Optional[dict[str, Any]] = None
+    trials: list[dict[str, Any]] = []  # a search's trials: config, state, best validation score
     last_eval: Optional[dict[str, Any]] = None
 
 

@@ -14,6 +14,42 @@ Auto = Literal["auto"]
 AUTO_DOC = ' "auto" (the default) picks it from the model and data size: see the README\'s table.'
 
 
+class SearchSpace(BaseModel):
+    """Ranges to sample, each optional: [low, high] (learning rate log-uniform, the others uniform; epochs
+    whole numbers), or a list of batch sizes to choose from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: Optional[tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]]] = None
+    warmup_ratio: Optional[tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]]] = None
+    weight_decay: Optional[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]] = None
+    epochs: Optional[tuple[Annotated[int, Field(ge=1, le=1000)], Annotated[int, Field(ge=1, le=1000)]]] = None
+    batch_size: Optional[list[Annotated[int, Field(ge=1, le=4096)]]] = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchSpace:
+        for name in ("learning_rate", "warmup_ratio", "weight_decay", "epochs"):
+            bounds = getattr(self, name)
+            if bounds is not None and not bounds[0] < bounds[1]:
+                raise ValueError(f"search.space.{name}: [low, high] needs low < high, got {list(bounds)}")
+        if not any(getattr(self, name) is not None for name in type(self).model_fields):
+            raise ValueError("search.space is empty; give at least one range, e.g. {\"learning_rate\": [2e-5, 3e-4]}")
+        return self
+
+
+class SearchConfig(BaseModel):
+    """A hyper-parameter search with Ray Tune: `trials` runs sampled from `space`, each a Ray Train run; the best
+    on validation (`metric_for_best_model`) becomes the session's model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: int = Field(8, ge=2, le=200)
+    space: SearchSpace = Field(default_factory=lambda: SearchSpace(learning_rate=(2e-5, 3e-4)))
+    scheduler: Literal["asha", "fifo"] = Field(
+        "asha", description="asha: stop trials that trail at each evaluation rung; fifo: run every trial out.")
+    max_concurrent: Optional[int] = Field(None, ge=1, description="Trials at once; default: what the cluster fits.")
+
+
 class TrainingConfigParams(BaseModel):
     """Fields of the vendor reference plus a few extras, each with a default that needs no thought."""
 
@@ -59,6 +95,8 @@ class TrainingConfigParams(BaseModel):
         "when epochs is auto, never when you set epochs.")
     eval_steps: Optional[int] = Field(
         None, ge=1, description="Also evaluate every N optimiser steps, besides every epochs_per_test_run epochs.")
+    search: Optional[SearchConfig] = Field(
+        None, description="Search hyper-parameters with Ray Tune instead of one run; needs validation data.")
 
     @model_validator(mode="after")
     def _known_metrics(self) -> TrainingConfigParams:

@@ -67,6 +67,7 @@ class TrainingSpec(Spec):
     results_dir: str
     model_archive: str
     results_archive: str
+    search_dir: str = ""  # a Ray Tune search's trials, each in a folder of its own
     default_workers: Optional[int] = None  # the server's num_workers, when the config gives none
     progress_every_steps: int = 5
     yield_cpu_to_api: bool = True

@@ -37,6 +37,26 @@ def plot_curves(history: list[dict], dest: Path) -> Optional[Path]:
     return dest
 
 
+def plot_trials(rows: list[dict], names: list[str], metric: str, dest: Path) -> Optional[Path]:
+    """A search's trials: the best validation score against each sampled value, one panel per value."""
+    rows = [r for r in rows if r.get("best") is not None]
+    numeric = [n for n in names if all(isinstance(r["config"].get(n), (int, float)) for r in rows)]
+    if not rows or not numeric:
+        return None
+    fig, axes = plt.subplots(1, len(numeric), figsize=(4 * len(numeric), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], numeric):
+        ax.scatter([r["config"][name] for r in rows], [r["best"] for r in rows])
+        if name == "learning_rate":
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=100)
+    plt.close(fig)
+    return dest
+
+
 def _read_predictions(predictions_csv: Path) -> list[dict]:
     with open(predictions_csv, newline="") as f:
         return list(csv.DictReader(f))

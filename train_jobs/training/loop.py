@@ -36,7 +36,7 @@ from train_jobs.training.hyperparams import steps_per_epoch
 from train_jobs.training.precision import autocast, autocast_dtype
 from train_jobs.training.priority import lower_priority
 from train_jobs.training.progress import ProgressReporter
-from train_jobs.training.selection import SCORE, Selection
+from train_jobs.training.selection import BEST, SCORE, Selection
 
 MAX_GRAD_NORM = 1.0
 
@@ -198,6 +198,8 @@ def train_epoch(w: Worker, shard, epoch: int, step: int, shuffle_buffer: int) ->
 
 def report(w: Worker, metrics: dict, checkpoint: bool) -> None:
     """Every rank reports; with `checkpoint`, rank 0 attaches the model as a Hugging Face directory."""
+    if w.spec.validation:
+        metrics = {**metrics, BEST: w.selection.score()}
     if w.rank != 0 or not checkpoint:
         ray.train.report(metrics)
         return

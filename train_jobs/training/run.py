@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import pyarrow as pa
 import ray
@@ -15,6 +16,7 @@ from train_jobs.files import read_json
 from train_jobs.results.archives import build_model_archive, build_results, latest_checkpoint
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.loop import loop_config, train_loop_per_worker
+from train_jobs.training.search import OnTrials, adopt_best_trial, best_checkpoint, run_search
 from train_jobs.training.selection import SCORE
 
 SHUFFLE_BUFFER = 10_000
@@ -54,14 +56,11 @@ def training_datasets(spec: TrainingSpec) -> dict[str, ray.data.Dataset]:
     return datasets
 
 
-def run_training(spec: TrainingSpec, sink: TrainingSink) -> dict:
-    """Fine-tune as `spec` says, reporting live progress to `sink`; returns the run's outcome (paths, metrics)."""
-    results_dir = Path(spec.results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
+def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: ScalingConfig,
+            threads: int) -> tuple[Optional[Path], bool]:
+    """One Ray Train run; returns the checkpoint kept (the best on validation) and whether a stop ended it."""
     storage = Path(spec.storage_path)
-    scaling, threads = scaling_for(spec)
-
-    trainer = TorchTrainer(
+    result = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config(spec, sink, threads, SHUFFLE_BUFFER),
         scaling_config=scaling,
@@ -73,16 +72,34 @@ def run_training(spec: TrainingSpec, sink: TrainingSink) -> dict:
                                                checkpoint_score_order="max"),
             failure_config=FailureConfig(max_failures=0),
         ),
-        datasets=training_datasets(spec),
+        datasets=datasets,
         dataset_config=DataConfig(datasets_to_split=["train"]),
-    )
-    result = trainer.fit()
+    ).fit()
     checkpoint = Path(result.checkpoint.path) if result.checkpoint else latest_checkpoint(storage)
+    return checkpoint, bool(result.metrics and result.metrics.get("stopped"))
+
+
+def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = lambda trials: None) -> dict:
+    """Fine-tune as `spec` says (one run, or a search), reporting live progress to `sink` and a search's trials
+    to `on_trials`; returns the run's outcome (paths, metrics)."""
+    results_dir = Path(spec.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    scaling, threads = scaling_for(spec)
+    datasets = training_datasets(spec)
+    config = spec.archived_config()
+    if spec.config.search:
+        trial_dir, stopped = run_search(spec, sink, on_trials, datasets, scaling, threads, SHUFFLE_BUFFER)
+        checkpoint = best_checkpoint(trial_dir) if trial_dir else None
+        if trial_dir:
+            adopt_best_trial(trial_dir, results_dir)
+            config = {**(read_json(checkpoint / "training_config.json") if checkpoint else config),
+                      "search": spec.config.search.model_dump()}
+    else:
+        checkpoint, stopped = fit_one(spec, sink, datasets, scaling, threads)
     outcome: dict = {"final_metrics": read_json(results_dir / "final_metrics.json")}
     if checkpoint is not None:
         outcome["model_dir"] = str(checkpoint)
         outcome["model_archive"] = str(build_model_archive(checkpoint, Path(spec.model_archive)))
-    stopped = bool(result.metrics and result.metrics.get("stopped"))
-    outcome["results_archive"] = str(build_results(results_dir, spec.archived_config(), spec.dataset,
-                                                   Path(spec.results_archive), stopped))
+    outcome["results_archive"] = str(build_results(results_dir, config, spec.dataset, Path(spec.results_archive),
+                                                   stopped))
     return outcome

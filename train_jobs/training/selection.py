@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 SCORE = "selection_score"  # what Ray Train's CheckpointConfig orders checkpoints by: higher is better
+BEST = "best_so_far"  # in every report with validation data: the best score yet (what a Ray Tune search compares)
+NONE_YET = -1e30
 
 
 @dataclass
@@ -35,6 +37,9 @@ class Selection:
         return self.patience is not None and self.since_best >= self.patience
 
     def score(self) -> float:
+        """The best value, signed so that higher is better; NONE_YET before any valid evaluation."""
+        if self.best is None:
+            return NONE_YET
         value = self.best[self.metric]
         return -value if self.minimise else value
 

@@ -1,0 +1,58 @@
+"""A hyper-parameter search with Ray Tune through `serve run`: trials, the best one kept, a stop ends it all."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from conftest import TINY_MODEL
+from data import sentiment_files
+from helpers import expect_error, extract, new_session, wait_for
+
+SPACE = {"learning_rate": [1e-4, 3e-3]}
+
+
+def searching_session(server, tmp_path, **config):
+    client = new_session(server)
+    client.set_parameters(model=TINY_MODEL, batch_size=16, eval_metrics=["accuracy", "f1"], **config)
+    client.upload_dataset(*sentiment_files(tmp_path))
+    client.preprocess()
+    client.wait_preprocessed()
+    return client
+
+
+def test_a_search_runs_its_trials_and_keeps_the_best(server, tmp_path):
+    client = searching_session(server, tmp_path, epochs=2, search={"trials": 3, "space": SPACE, "scheduler": "fifo"})
+    client.start_training()
+    final = client.wait_trained(poll_s=0.5)
+    assert final["state"] == "trained", final
+    trials = final["training"]["trials"]
+    assert len(trials) == 3 and {t["state"] for t in trials} == {"TERMINATED"}
+    assert all(SPACE["learning_rate"][0] <= t["config"]["learning_rate"] <= SPACE["learning_rate"][1] for t in trials)
+    best = max(trials, key=lambda t: t["best"])
+    model = extract(client.download_model(tmp_path / "m.tar.gz"), tmp_path / "m") / "model"
+    archived = json.loads((model / "training_config.json").read_text())
+    assert archived["hyperparameters"]["learning_rate"] == best["config"]["learning_rate"]
+    assert archived["selected"]["value"] == best["best"] == final["metrics"]["selected"]["value"]
+    results = extract(client.download_results(tmp_path / "r.tar.gz"), tmp_path / "r") / "results"
+    table = list(csv.DictReader(open(results / "trials.csv")))
+    assert sorted(float(r["learning_rate"]) for r in table) == sorted(t["config"]["learning_rate"] for t in trials)
+    assert (results / "trials.png").read_bytes()[:4] == b"\x89PNG"
+    assert (results / "predictions.csv").is_file() and final["metrics"]["split"] == "test"
+
+
+def test_a_stop_ends_the_whole_search(server, tmp_path):
+    client = searching_session(server, tmp_path, epochs=200, search={"trials": 4, "space": SPACE})
+    client.start_training()
+    wait_for(lambda: client.monitor()["training"]["live"].get("step"), 120, "the first trial's first step")
+    client.stop_training()
+    final = wait_for(lambda: (m := client.monitor())["state"] != "training" and m, 120, "the search to stop")
+    assert final["state"] == "stopped", final
+    assert len(final["training"]["trials"]) < 4
+
+
+def test_a_search_without_validation_data_is_refused(server, tmp_path):
+    client = searching_session(server, tmp_path, validation_split=0, search={"trials": 2, "space": SPACE})
+    err = expect_error(422, client.start_training)
+    assert "validation" in err.body["message"]
+    assert client.status()["state"] == "preprocessed"
