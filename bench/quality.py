@@ -39,8 +39,9 @@ DATASETS = {
 }
 
 
-def run_one(server, tmp: Path, data: Path, name: str, extra: dict) -> dict:
-    train, test, rows, task, metrics = DATASETS[name]
+def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | None = None) -> dict:
+    train, test, default_rows, task, metrics = DATASETS[name]
+    rows = default_rows if rows is None else rows
     train, test = data / train, data / test
     client = server.client(timeout=600)
     client.start_session(force_restart=True)
@@ -53,9 +54,11 @@ def run_one(server, tmp: Path, data: Path, name: str, extra: dict) -> dict:
     final = client.wait_trained(poll_s=2)
     took = time.perf_counter() - started
     assert final["state"] == "trained", final
-    config = client.get_parameters()["config"]
+    monitor = client.monitor()
     return {"name": name, "rows": rows or "all", "task": task, "metrics": final["metrics"],
-            "train_seconds": round(took, 1), "config": config, "history": client.monitor()["history"]}
+            "train_seconds": round(took, 1), "config": client.get_parameters()["config"],
+            "hyperparameters": monitor["training"].get("hyperparameters"), "trials": monitor["training"].get("trials"),
+            "history": monitor["history"]}
 
 
 def main() -> None:
@@ -64,22 +67,24 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(DATASETS), help="comma-separated names from the table")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                         help="a training setting for every run, e.g. --set learning_rate=1e-4")
+    parser.add_argument("--rows", type=int, help="train rows for every dataset (0: all), instead of the table's")
     parser.add_argument("--json")
     args = parser.parse_args()
     extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     results = []
     with temporary_server() as (server, tmp):
         for name in args.only.split(","):
-            result = run_one(server, tmp, args.data, name, extra)
+            result = run_one(server, tmp, args.data, name, extra, args.rows)
             results.append(result)
             shown = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if isinstance(v, float))
-            print(f"{name:<10} {result['train_seconds']:>7.1f} s  {shown}", flush=True)
+            selected = result["metrics"].get("selected")
+            chosen = f"; chosen on validation {selected['metric']} {selected['value']:.4f}" if selected else ""
+            print(f"{name:<10} {result['train_seconds']:>7.1f} s  {shown}{chosen}", flush=True)
     print("\n| dataset | rows | metrics | train s |\n|---|---|---|---|")
     for r in results:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))
         print(f"| {r['name']} | {r['rows']} | {shown} | {r['train_seconds']:.0f} |")
-    write_result("quality" + ("-" + "-".join(args.set) if args.set else ""), {"settings": extra, "runs": results},
-                 args.json)
+    write_result("quality", {"settings": extra, "rows": args.rows, "runs": results}, args.json)
 
 
 if __name__ == "__main__":

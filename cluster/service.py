@@ -9,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import ray
+
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
+from cluster.resources import check_resources
 from cluster.session_client import SessionClient
 from cluster.settings import Settings
 from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task
-from cluster.uploads import Upload, save_upload
+from cluster.uploads import Upload, save_upload, staged_name
 from train_jobs.errors import InvalidParameters, NotFound
 from train_jobs.files import remove_tree
 from train_jobs.models.importer import catalogue, catalogue_name, check_directory_source
@@ -51,7 +54,13 @@ class TrainingService:
     async def get_parameters(self) -> dict:
         return await self.session.call(lambda s: s.get_config.remote())
 
+    def _check_resources(self, config: dict) -> None:
+        check_resources(config.get("use_gpu"), config.get("num_workers"), self.settings.num_workers,
+                        ray.cluster_resources())
+
     async def update_parameters(self, key: str, patch: dict) -> dict:
+        if {"use_gpu", "num_workers"} & set(patch):  # refused before the session changes
+            self._check_resources({**(await self.get_parameters())["config"], **patch})
         return await self.session.call(lambda s: s.update_config.remote(key, patch))
 
     # ---- dataset ------------------------------------------------------------------------
@@ -65,8 +74,7 @@ class TrainingService:
             files = {}
             uploads = {"train": train_file, "test": test_file, "validation": validation_file}
             for split, upload in ((s, u) for s, u in uploads.items() if u is not None):
-                suffix = Path(upload.filename or "").suffix.lower() or ".csv"
-                path = await save_upload(upload, staging / f"{split}{suffix}", f"{split}_file",
+                path = await save_upload(upload, staging / staged_name(split, upload.filename), f"{split}_file",
                                          self.settings.max_upload_bytes)
                 files[split] = (str(path), upload.filename)
             summary = await inspect_upload_task.remote(files, target["task_type"])
@@ -82,6 +90,7 @@ class TrainingService:
 
     # ---- training -----------------------------------------------------------------------
     async def start_training(self, key: str) -> dict:
+        self._check_resources((await self.get_parameters())["config"])  # the cluster may have shrunk since
         spec = await self.session.call(lambda s: s.begin_training.remote(key))
         return await self._launch(TrainingJob, spec, spec.run_id)
 
@@ -123,7 +132,8 @@ class TrainingService:
                                         field="file")
             archive = self.layout.model_upload()
             archive.parent.mkdir(parents=True, exist_ok=True)
-            await save_upload(file, archive, "file", int(self.settings.max_model_upload_mb * (1 << 20)))
+            await save_upload(file, archive, "file", int(self.settings.max_model_upload_mb * (1 << 20)),
+                              setting="max_model_upload_mb")
         try:
             spec = await self.session.call(lambda s: s.begin_import.remote(
                 key, name, model_type, model_name, str(archive) if archive else None))

@@ -25,7 +25,7 @@ from train_jobs.config import TrainingConfigParams
 from train_jobs.data.dataset import splits_of
 from train_jobs.errors import InvalidParameters, NotFound, WrongKey, WrongState
 from train_jobs.files import remove_tree
-from train_jobs.models.lookup import resolve_model
+from train_jobs.models.lookup import max_positions, resolve_model
 from train_jobs.training.hyperparams import plan
 
 NOT_BUSY = [s for s in State if s not in BUSY]
@@ -129,7 +129,10 @@ class SessionCore:
         if "task_type" in patch and "eval_metrics" not in patch and patch["task_type"] != current["task_type"]:
             merged["eval_metrics"] = None  # the new task's default metrics, not the old task's
         config = _validated_config(merged)
-        resolve_model(config.model, self.layout.models_dir)
+        positions = max_positions(resolve_model(config.model, self.layout.models_dir))
+        if positions and config.max_seq_length > positions:
+            raise InvalidParameters(f"max_seq_length {config.max_seq_length} is longer than {config.model} takes "
+                                    f"({positions} tokens); give at most {positions}", field="max_seq_length")
         self.layout.cache_dir(config.cache_dir)  # refused here if outside the storage root
         if config != r.config:
             r.config = config

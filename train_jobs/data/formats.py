@@ -67,14 +67,14 @@ def iter_records(path: Path, fmt: str, name: str) -> Iterator[tuple[int, dict]]:
             yield line_no, row
         return
     reader = csv.reader(decoded_lines(path, name), delimiter="\t" if fmt == "tsv" else ",")
-    try:
-        header = next(reader)
-    except StopIteration:
+    rows = _csv_rows(reader, name)
+    header = next(rows, None)
+    if header is None:
         return
     header = [h.strip() for h in header]
     yield 1, {"__header__": header}
     start = reader.line_num + 1
-    for fields in reader:
+    for fields in rows:
         line_no, start = start, reader.line_num + 1
         if not fields or fields == [""]:
             continue
@@ -83,3 +83,16 @@ def iter_records(path: Path, fmt: str, name: str) -> Iterator[tuple[int, dict]]:
                 f"{name}: line {line_no}: expected {len(header)} fields ({','.join(header)}), found {len(fields)}"
             )
         yield line_no, dict(zip(header, fields))
+
+
+def _csv_rows(reader, name: str) -> Iterator[list[str]]:
+    """The reader's rows, with the csv module's own errors (a field over the size limit, a stray quote under
+    strict parsing) as BadDataset naming the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise BadDataset(f"{name}: line {reader.line_num}: {e}; fields may hold at most "
+                             f"{csv.field_size_limit() // (1 << 20)} MiB") from None

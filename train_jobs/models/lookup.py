@@ -72,3 +72,13 @@ def parameter_count(folder: Path) -> Optional[int]:
                 shape = f.get_slice(name).get_shape()
                 total += math.prod(shape)
     return total
+
+
+def max_positions(model_dir: Path) -> Optional[int]:
+    """The longest input the model takes (position embeddings, or the tokenizer's limit); None when unknown."""
+    from train_jobs.files import read_json
+
+    limits = [(read_json(model_dir / "config.json") or {}).get("max_position_embeddings"),
+              (read_json(model_dir / "tokenizer_config.json") or {}).get("model_max_length")]
+    known = [int(v) for v in limits if isinstance(v, (int, float)) and 0 < v < 1_000_000]
+    return min(known) if known else None

@@ -244,8 +244,9 @@ def train_loop_per_worker(loop: dict) -> None:
     w.model.train()
     for epoch in range(1, spec.hyper.epochs + 1):
         step, epoch_loss, ended = train_epoch(w, train_shard, epoch, step, loop["shuffle_buffer"])
-        if ended == "stopped":  # keep the best model so far, or the weights trained so far when there is none
-            report(w, {"epoch": epoch, "step": step, "stopped": 1}, checkpoint=not agree(w, w.checkpointed))
+        if ended == "stopped":  # keep the best model so far; without validation (or none yet), the weights so far
+            keep_best = spec.validation and agree(w, w.checkpointed)
+            report(w, {"epoch": epoch, "step": step, "stopped": 1}, checkpoint=not keep_best)
             return
         if ended == "patience":
             break

@@ -16,6 +16,7 @@ from train_jobs.files import read_json
 from train_jobs.results.archives import build_model_archive, build_results, latest_checkpoint
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.loop import loop_config, train_loop_per_worker
+from train_jobs.training.scaling import worker_plan
 from train_jobs.training.search import OnTrials, adopt_best_trial, best_checkpoint, run_search
 from train_jobs.training.selection import SCORE
 
@@ -25,14 +26,9 @@ SHUFFLE_BUFFER = 10_000
 def scaling_for(spec: TrainingSpec) -> tuple[ScalingConfig, int]:
     """Workers and CPUs per worker from the cluster; returns the config and torch threads per worker."""
     resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    use_gpu = spec.config.use_gpu
-    use_gpu = gpus > 0 if use_gpu is None else use_gpu
-    if use_gpu and gpus == 0:
+    if spec.config.use_gpu and not resources.get("GPU"):
         raise ValueError("use_gpu is true but the Ray cluster has no GPU")
-    workers = spec.config.num_workers or spec.default_workers or (gpus if use_gpu else 1)
-    # The ingress, session and job actors take 0 CPUs, so the workers may use every CPU.
-    cpus = max(1, int(resources.get("CPU", 1)) // workers)
+    use_gpu, workers, cpus = worker_plan(spec.config.use_gpu, spec.config.num_workers, spec.default_workers, resources)
     per_worker = {"CPU": cpus, **({"GPU": 1} if use_gpu else {})}
     return ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker), cpus
 

@@ -195,3 +195,16 @@ def test_is_inside_resolves_symlinks(tmp_path):
     assert not is_inside(root / "escape", root)
     assert not is_inside(root / "escape" / "file.txt", root)
     assert is_inside(root / "ok" / "file.txt", root)
+
+
+def test_max_positions_reads_the_model_and_tokenizer_limits(tmp_path):
+    from train_jobs.files import atomic_write_json
+    from train_jobs.models.lookup import bundled_model_dir, max_positions
+
+    assert max_positions(bundled_model_dir()) == 512
+    atomic_write_json(tmp_path / "config.json", {"max_position_embeddings": 514})
+    atomic_write_json(tmp_path / "tokenizer_config.json", {"model_max_length": 1000000000000000019884624838656})
+    assert max_positions(tmp_path) == 514
+    atomic_write_json(tmp_path / "tokenizer_config.json", {"model_max_length": 512})
+    assert max_positions(tmp_path) == 512
+    assert max_positions(tmp_path / "missing") is None

@@ -367,3 +367,12 @@ def test_text_columns_differ(tmp_path, train, test):
     msg = str(info.value)
     assert msg.startswith("test_file: line 1"), msg
     assert "train_file" in msg
+
+
+def test_a_field_over_the_csv_limit_is_a_400_naming_file_and_line(tmp_path):
+    train = write(tmp_path / "train.csv", "text,label\nok,a\n" + "x" * (17 << 20) + ",b\nfine,b\n")
+    test = write(tmp_path / "test.csv", GOOD_CSV)
+    with pytest.raises(BadDataset) as err:
+        summarise_dataset(train, test)
+    assert err.value.status_code == 400
+    assert err.value.message.startswith("train_file: line 3: field larger than field limit")

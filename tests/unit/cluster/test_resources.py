@@ -1,0 +1,41 @@
+"""Unit tests of cluster/resources.py: a config the cluster can never run is refused up front, saying what it has."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.resources import check_resources
+from train_jobs.errors import WrongState
+from train_jobs.training.scaling import worker_plan
+
+LAPTOP = {"CPU": 2.0}
+GPU_NODE = {"CPU": 16.0, "GPU": 2.0}
+
+
+@pytest.mark.parametrize("use_gpu, workers, resources, says", [
+    (True, None, LAPTOP, "no GPU (it has 2 CPUs)"),
+    (None, 4, LAPTOP, "4 training workers need 4 CPUs; the Ray cluster has 2"),
+    (None, 3, GPU_NODE, "3 GPU workers need 3 GPUs; the Ray cluster has 2"),
+])
+def test_what_cannot_run_is_409_naming_what_the_cluster_has(use_gpu, workers, resources, says):
+    with pytest.raises(WrongState) as err:
+        check_resources(use_gpu, workers, None, resources)
+    assert err.value.status_code == 409 and says in err.value.message and "num_workers" in err.value.hint
+
+
+@pytest.mark.parametrize("use_gpu, workers, resources", [
+    (None, None, LAPTOP), (False, 2, LAPTOP), (None, None, GPU_NODE), (False, 16, GPU_NODE), (True, 2, GPU_NODE),
+])
+def test_what_can_run_passes(use_gpu, workers, resources):
+    check_resources(use_gpu, workers, None, resources)
+
+
+@pytest.mark.parametrize("use_gpu, workers, default, resources, plan", [
+    (None, None, None, LAPTOP, (False, 1, 2)),
+    (None, None, None, GPU_NODE, (True, 2, 8)),
+    (False, None, None, GPU_NODE, (False, 1, 16)),
+    (None, None, 2, LAPTOP, (False, 2, 1)),
+    (None, 4, 2, {"CPU": 8.0}, (False, 4, 2)),
+])
+def test_worker_plan(use_gpu, workers, default, resources, plan):
+    assert worker_plan(use_gpu, workers, default, resources) == plan
