@@ -18,7 +18,7 @@ from cluster.session_record import TRAINABLE, State
 from train_jobs.data.cache import reusable_cache
 from train_jobs.errors import InvalidParameters, WrongState
 from train_jobs.models.lookup import resolve_model
-from train_jobs.results.archives import latest_checkpoint
+from train_jobs.results.archives import kept_checkpoint
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
 from train_jobs.training.hyperparams import plan
 
@@ -127,8 +127,9 @@ class SessionMachine(SessionCore):
         t.progress = info.get("progress", t.progress)
         t.message = f"{info.get('phase', 'training')}: step {info.get('step')} of {info.get('total_steps')}"
         now = time.monotonic()
-        if evaluation is not None:
-            t.history.append(evaluation)
+        if evaluation is not None:  # a run resumed from a checkpoint redoes evaluations past it: replace them
+            t.history = [e for e in t.history if e.get("trial") != evaluation.get("trial")
+                         or e.get("step", -1) < evaluation.get("step", 0)] + [evaluation]
         if evaluation is not None or now - self._last_progress_save > PROGRESS_SAVE_INTERVAL_S:
             self._last_progress_save = now
             self._save(wait=False)
@@ -246,7 +247,7 @@ class SessionMachine(SessionCore):
             r.imports.message = r.imports.error
             self._save()
         if r.state == State.training and not self._job_alive(r.training.actor):
-            ckpt = latest_checkpoint(Path(r.training.run_storage)) if r.training.run_storage else None
+            ckpt = kept_checkpoint(Path(r.training.run_storage)) if r.training.run_storage else None
             r.state = State.stopped
             r.training.status = "stopped"
             r.training.finished_at = time.time()

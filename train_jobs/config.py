@@ -95,6 +95,12 @@ class TrainingConfigParams(BaseModel):
         "when epochs is auto, never when you set epochs.")
     eval_steps: Optional[int] = Field(
         None, ge=1, description="Also evaluate every N optimiser steps, besides every epochs_per_test_run epochs.")
+    checkpoint_every_steps: Optional[int] = Field(
+        None, ge=1, description="Also checkpoint every N optimiser steps (always at each epoch's end and evaluation), "
+        "so a lost worker costs at most N steps.")
+    max_failures: int = Field(
+        3, ge=0, le=100, description="Worker-group restarts after a lost worker or node; each resumes from the "
+        "latest checkpoint.")
     search: Optional[SearchConfig] = Field(
         None, description="Search hyper-parameters with Ray Tune instead of one run; needs validation data.")
 

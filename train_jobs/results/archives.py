@@ -9,12 +9,22 @@ from typing import Optional
 from train_jobs.files import atomic_path, atomic_write_csv, atomic_write_json, read_json
 from train_jobs.models.lookup import TOKENIZER_FILES
 
+# A checkpoint's files that are not the model: what a run resumes from (training/checkpoints.py writes them).
+STATE_FILE = "train_state.pt"
+BEST_FILE = "best_model.safetensors"  # the best weights, when the checkpoint's own are not
+MARK_FILE = "checkpoint.json"  # score, epoch and step: which checkpoint a restart offers
+RESUME_FILES = (STATE_FILE, BEST_FILE, MARK_FILE)
 
-def latest_checkpoint(run_storage: Path) -> Optional[Path]:
-    """The newest Ray Train checkpoint of a run that holds a complete model."""
+
+def kept_checkpoint(run_storage: Path) -> Optional[Path]:
+    """The checkpoint of a run whose model is the one to offer: the highest score (the best on validation),
+    the newest among equals; only checkpoints holding a complete model count."""
     found = sorted(p for p in run_storage.glob("checkpoint_*") if (p / "config.json").is_file()
-                   and any(p.glob("*.safetensors")))
-    return found[-1] if found else None
+                   and (p / "model.safetensors").is_file())
+    if not found:
+        return None
+    return max(enumerate(found), key=lambda item: ((read_json(item[1] / MARK_FILE) or {}).get("score", 0.0),
+                                                   item[0]))[1]
 
 
 def write_tar_gz(src_dir: Path, dest: Path, arcname: str, keep=lambda path: True) -> Path:
@@ -45,7 +55,8 @@ def build_results(results_dir: Path, config: dict, dataset: dict, dest: Path, st
 
 
 def build_model_archive(model_dir: Path, dest: Path) -> Path:
-    return write_tar_gz(model_dir, dest, "model")
+    """The model as `from_pretrained` loads it; the training state a resume needs stays out."""
+    return write_tar_gz(model_dir, dest, "model", keep=lambda name: Path(name).name not in RESUME_FILES)
 
 
 def build_catalogue_archive(model_dir: Path, dest: Path, tokenizer: bool) -> Path:

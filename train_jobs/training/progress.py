@@ -32,6 +32,11 @@ class ProgressReporter:
         self._window_steps = 0
         self._window_loss = 0.0
         self._window_tokens = 0
+        self.restarts: dict = {}
+
+    def resumed(self, restarts: int, step: int) -> None:
+        """This worker group resumed a run from a checkpoint: shown with every push from now on."""
+        self.restarts = {"restarts": restarts, "resumed_from_step": step, "resumed_at": time.time()}
 
     def add_step(self, loss, tokens: int = 0) -> None:
         """`loss` may be a tensor: it is summed where it lives and read once per push.
@@ -64,6 +69,7 @@ class ProgressReporter:
             "workers": self.workers,
             "precision": self.precision,
             "peak_rss_mb": peak_rss_mb(),
+            **self.restarts,
         }
         if self._window_steps:
             self._window_start, self._window_steps, self._window_loss, self._window_tokens = now, 0, 0.0, 0

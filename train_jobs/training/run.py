@@ -13,12 +13,13 @@ from ray.train.torch import TorchTrainer
 from train_jobs.data.preprocess import read_split, read_split_tables
 from train_jobs.data.validation import carve
 from train_jobs.files import read_json
-from train_jobs.results.archives import build_model_archive, build_results, latest_checkpoint
+from train_jobs.results.archives import build_model_archive, build_results, kept_checkpoint
 from train_jobs.specs import TrainingSink, TrainingSpec
-from train_jobs.training.loop import loop_config, train_loop_per_worker
+from train_jobs.training.loop import train_loop_per_worker
 from train_jobs.training.scaling import worker_plan
 from train_jobs.training.search import OnTrials, adopt_best_trial, best_checkpoint, run_search
 from train_jobs.training.selection import SCORE
+from train_jobs.training.worker import loop_config
 
 SHUFFLE_BUFFER = 10_000
 
@@ -66,13 +67,13 @@ def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: Sca
             # Only a better evaluation reports a checkpoint, so the one kept is the best (see loop.py).
             checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=SCORE,
                                                checkpoint_score_order="max"),
-            failure_config=FailureConfig(max_failures=0),
+            # A lost worker or node: restart the worker group, which resumes from the latest checkpoint.
+            failure_config=FailureConfig(max_failures=spec.config.max_failures),
         ),
         datasets=datasets,
         dataset_config=DataConfig(datasets_to_split=["train"]),
     ).fit()
-    checkpoint = Path(result.checkpoint.path) if result.checkpoint else latest_checkpoint(storage)
-    return checkpoint, bool(result.metrics and result.metrics.get("stopped"))
+    return kept_checkpoint(storage), bool(result.metrics and result.metrics.get("stopped"))
 
 
 def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = lambda trials: None) -> dict:

@@ -25,8 +25,9 @@ from train_jobs.files import atomic_write_csv, read_json
 from train_jobs.models.lookup import parameter_count
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.hyperparams import resolve
-from train_jobs.training.loop import loop_config, train_loop_per_worker
+from train_jobs.training.loop import train_loop_per_worker
 from train_jobs.training.selection import BEST, SCORE
+from train_jobs.training.worker import loop_config
 
 OnTrials = Callable[[list[dict]], None]
 SPACE_SAMPLERS = {"learning_rate": lambda lo, hi: tune.loguniform(lo, hi), "warmup_ratio": tune.uniform,
@@ -72,7 +73,8 @@ def _trial(sampled: dict, *, spec: TrainingSpec, sink: TrainingSink, datasets: d
         run_config=RunConfig(name="train", storage_path=str(Path(spec.search_dir) / trial),
                              checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=SCORE,
                                                                 checkpoint_score_order="max"),
-                             failure_config=FailureConfig(max_failures=0), callbacks=[TuneReportCallback()]),
+                             failure_config=FailureConfig(max_failures=spec.config.max_failures),
+                             callbacks=[TuneReportCallback()]),
         datasets=datasets,
         dataset_config=DataConfig(datasets_to_split=["train"]),
     ).fit()
@@ -172,8 +174,8 @@ def adopt_best_trial(trial_dir: Path, results_dir: Path) -> dict:
 
 
 def best_checkpoint(trial_dir: Path) -> Optional[Path]:
-    from train_jobs.results.archives import latest_checkpoint
+    from train_jobs.results.archives import kept_checkpoint
 
-    return latest_checkpoint(trial_dir / "train")
+    return kept_checkpoint(trial_dir / "train")
 
 

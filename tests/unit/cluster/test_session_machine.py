@@ -1105,3 +1105,11 @@ def test_a_persisted_record_restores_the_same_status(h):
     assert machine.status() == h.machine.status()
     assert machine.record.model_dump() == h.record.model_dump()
     assert machine.monitor(key) == h.machine.monitor(key)
+
+
+def test_a_resumed_run_replaces_the_evaluations_it_redoes(h):
+    key, spec = h.training()
+    for step in (10, 20, 30):
+        h.machine.training_progress(spec.run_id, {"step": step, "total_steps": 90}, {"epoch": step // 10, "step": step})
+    h.machine.training_progress(spec.run_id, {"step": 20, "total_steps": 90}, {"epoch": 2, "step": 20, "again": 1})
+    assert h.machine.monitor(key)["history"] == [{"epoch": 1, "step": 10}, {"epoch": 2, "step": 20, "again": 1}]

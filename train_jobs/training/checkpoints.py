@@ -1,0 +1,98 @@
+"""Checkpoints that a run resumes from: the model as a Hugging Face directory, plus the training state.
+
+Every evaluation, every epoch and every `checkpoint_every_steps` steps, rank 0
+reports a checkpoint holding the model (what users download), `train_state.pt`
+(optimiser, schedule, RNG, selection and history, and where in the data the run
+is) and, when these weights are not the best so far, the best ones beside them.
+A checkpoint's score is the selection score when it is the best so far, else
+the lowest: Ray Train keeps the best and the latest, so a restarted worker group
+resumes from the latest and the model kept stays the best.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import ray.train
+import torch
+from safetensors.torch import load_file, save_file
+
+from train_jobs.results.archives import BEST_FILE, MARK_FILE, STATE_FILE
+from train_jobs.training.selection import BEST, NONE_YET, SCORE
+from train_jobs.training.worker import Position, Worker
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def report(w: Worker, metrics: dict, checkpoint: bool, best: bool = False) -> None:
+    """Every rank reports; with `checkpoint`, rank 0 attaches the model and the training state (`best`: these
+    weights are the best so far; without validation the latest always is)."""
+    if w.spec.validation:
+        metrics = {**metrics, BEST: w.selection.score()}
+    if w.rank != 0 or not checkpoint:
+        ray.train.report(metrics)
+        return
+    best = best or not w.spec.validation
+    if best:
+        w.checkpointed = True
+    score = (w.selection.score() if w.spec.validation else float(w.position.step)) if best else NONE_YET
+    config = w.spec.archived_config()
+    if w.spec.validation and w.selection.best is not None:
+        config["selected"] = w.selection.describe()
+    with tempfile.TemporaryDirectory() as d:
+        w.core.save_pretrained(d)
+        w.tokenizer.save_pretrained(d)
+        (Path(d) / "training_config.json").write_text(json.dumps(config, indent=1))
+        _save_state(Path(d), w, best)
+        (Path(d) / MARK_FILE).write_text(json.dumps({"score": score, "best": best, "step": w.position.step}))
+        ray.train.report({**metrics, SCORE: score}, checkpoint=ray.train.Checkpoint.from_directory(d))
+
+
+def _save_state(d: Path, w: Worker, best: bool) -> None:
+    if not best and w.best_state is not None:
+        save_file({k: v.contiguous() for k, v in w.best_state.items()}, str(d / BEST_FILE))
+    torch.save({"optimizer": w.optimizer.state_dict(), "scheduler": w.scheduler.state_dict(),
+                "position": dataclasses.asdict(w.position), "history": w.history, "checkpointed": w.checkpointed,
+                "selection": {"best": w.selection.best, "since_best": w.selection.since_best},
+                "last_eval_step": w.last_eval_step, "rng": _rng_state()}, d / STATE_FILE)
+
+
+def resume(w: Worker) -> bool:
+    """Restore the run from Ray Train's latest checkpoint, if there is one; True when it did."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return False
+    with checkpoint.as_directory() as d:
+        d = Path(d)
+        state = torch.load(d / STATE_FILE, weights_only=False)  # our own file, written by _save_state
+        weights = load_file(str(d / "model.safetensors"), device=str(w.device))
+        unexpected = w.core.load_state_dict(weights, strict=False).unexpected_keys
+        assert not unexpected, f"checkpoint weights the model does not have: {unexpected[:5]}"
+        best_file = d / BEST_FILE
+        w.best_state = load_file(str(best_file)) if best_file.exists() else (
+            {k: v.detach().to("cpu", copy=True) for k, v in w.core.state_dict().items()}
+            if state["checkpointed"] and w.spec.validation else None)
+    w.optimizer.load_state_dict(state["optimizer"])
+    w.scheduler.load_state_dict(state["scheduler"])
+    w.position = Position(**{**state["position"], "restarts": state["position"]["restarts"] + 1})
+    w.history, w.checkpointed, w.last_eval_step = state["history"], state["checkpointed"], state["last_eval_step"]
+    w.selection.best, w.selection.since_best = state["selection"]["best"], state["selection"]["since_best"]
+    _set_rng_state(state["rng"])  # last: nothing after this may draw from the generators
+    return True
+
