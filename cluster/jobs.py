@@ -12,16 +12,22 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Optional
 
 import ray
 
-from cluster.session_actor import find_session_actor
-from cluster.settings import NAMESPACE
+from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
+from train_jobs.files import atomic_write_json
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
 
 FINISH_RETRY_S = 120
 PROGRESS_TIMEOUT_S = 10
+
+
+def find_session_actor():
+    """The session actor by its well-known name, for a job whose handle died with a replaced actor."""
+    return ray.get_actor(SESSION_ACTOR_NAME, namespace=NAMESPACE)
 
 
 class SessionLink:
@@ -133,6 +139,8 @@ class TrainingJob:
         except Exception as e:
             traceback.print_exc()
             outcome = {"error": short_error(e)}
+        # On disk first: a session actor that is gone now reads it when it comes back.
+        atomic_write_json(Path(spec.outcome_file), outcome)
         link.deliver(lambda s: s.finish_training.remote(spec.run_id, outcome))
         ray.actor.exit_actor()
 

@@ -49,6 +49,10 @@ class Layout:
         """A hyper-parameter search's trials (Ray Tune's storage), one folder each."""
         return self.run_dir(session_id, run_id) / "search"
 
+    def outcome_file(self, session_id: str, run_id: str) -> Path:
+        """How the run ended (state, metrics, artifact paths): the job writes it before telling the session."""
+        return self.run_dir(session_id, run_id) / "outcome.json"
+
     def results_dir(self, session_id: str, run_id: str) -> Path:
         return self.run_dir(session_id, run_id) / "results"
 

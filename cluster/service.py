@@ -89,9 +89,9 @@ class TrainingService:
         return await self._launch(PreprocessJob, spec, spec.job_id)
 
     # ---- training -----------------------------------------------------------------------
-    async def start_training(self, key: str) -> dict:
+    async def start_training(self, key: str, resume: bool = False) -> dict:
         self._check_resources((await self.get_parameters())["config"])  # the cluster may have shrunk since
-        spec = await self.session.call(lambda s: s.begin_training.remote(key))
+        spec = await self.session.call(lambda s: s.begin_training.remote(key, resume))
         return await self._launch(TrainingJob, spec, spec.run_id)
 
     async def stop_training(self, key: str) -> dict:

@@ -11,6 +11,7 @@ from typing import Optional
 
 import ray
 
+from cluster.jobs import TrainingJob, launch
 from cluster.session_machine import SessionMachine
 from cluster.session_record import SessionRecord
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
@@ -43,7 +44,8 @@ class SessionActor(SessionMachine):
         raw = read_json(config.layout.state_file)
         # Fields added to the config since this record was written take their defaults.
         super().__init__(config, SessionRecord(**raw) if raw else None, self._write, job_alive, stop_job)
-        self.recover_interrupted_jobs()
+        for spec in self.recover_interrupted_jobs():  # a run cut off by a restart goes on from its checkpoint
+            launch(TrainingJob, ray.get_runtime_context().current_actor, spec)
 
     def _write(self, record: Optional[SessionRecord], wait: bool) -> None:
         """State changes wait until they are on disk; live progress does not, so /status never queues
@@ -62,7 +64,3 @@ def session_actor_handle(settings: Settings):
         .remote(settings.model_dump())
     )
 
-
-def find_session_actor():
-    """The session actor by its well-known name, for a job whose handle died with a replaced actor."""
-    return ray.get_actor(SESSION_ACTOR_NAME, namespace=NAMESPACE)

@@ -1,7 +1,8 @@
 """The session state machine with its jobs: plain Python, no Ray, so every transition is unit-tested in process.
 
 idle -> setup -> preprocessing -> preprocessed -> training -> trained | stopped | failed;
-a new upload or config change returns to setup (session_core.py). Jobs report
+a new upload or config change returns to setup (session_core.py); training runs are
+in session_runs.py; preprocessing, imports and crash recovery here. Jobs report
 progress and their end here; a report from a job that was replaced or wiped is
 ignored. Concurrent calls such as two `training/start` requests cannot both
 succeed: the actor that wraps the machine runs one method at a time.
@@ -13,21 +14,17 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from cluster.session_core import SessionCore
 from cluster.session_record import TRAINABLE, State
+from cluster.session_runs import SessionRuns
 from train_jobs.data.cache import reusable_cache
 from train_jobs.errors import InvalidParameters, WrongState
+from train_jobs.files import read_json
 from train_jobs.models.lookup import resolve_model
 from train_jobs.results.archives import kept_checkpoint
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
-from train_jobs.training.hyperparams import plan
-
-PROGRESS_SAVE_INTERVAL_S = 2.0
 
 
-class SessionMachine(SessionCore):
-    _last_progress_save = 0.0
-
+class SessionMachine(SessionRuns):
     # ---- preprocessing ----------------------------------------------------------------
     def begin_preprocess(self, key: str) -> Optional[PreprocessSpec]:
         """The job to launch, or None when a finished cache answers at once (no job needed)."""
@@ -84,102 +81,6 @@ class SessionMachine(SessionCore):
             r.message = "preprocessing finished; call /training/start next"
         self._save()
 
-    # ---- training -----------------------------------------------------------------------
-    def begin_training(self, key: str) -> TrainingSpec:
-        r = self._session(key)
-        self._require(r, TRAINABLE, "start training",
-                      "call /preprocess first" if r.state == State.setup else "wait for the running job to finish")
-        if not r.preprocess.cache:
-            raise WrongState("no preprocessed data", state=r.state.value, hint="call /preprocess first")
-        model_dir = resolve_model(r.config.model, self.layout.models_dir)
-        hyper = plan(r.config, r.dataset, model_dir)
-        if r.config.search and not ("validation" in r.dataset or hyper.validation_rows):
-            raise InvalidParameters("a search picks its best trial on validation data: upload a validation_file "
-                                    "or set validation_split above 0", field="search")
-        run_id = self._next_job_id(r, "train")
-        sid, layout = r.session_id, self.layout
-        spec = TrainingSpec(run_id=run_id, config=r.config, dataset=r.dataset, cache=r.preprocess.cache,
-                            hyper=hyper, model_dir=str(model_dir), storage_path=str(layout.run_storage(sid, run_id)),
-                            results_dir=str(layout.results_dir(sid, run_id)),
-                            search_dir=str(layout.search_dir(sid, run_id)),
-                            model_archive=str(layout.model_archive(sid, run_id)),
-                            results_archive=str(layout.results_archive(sid, run_id)),
-                            default_workers=self.settings.num_workers,
-                            progress_every_steps=self.settings.progress_every_steps,
-                            yield_cpu_to_api=self.settings.yield_cpu_to_api)
-        r.state = State.training
-        r.training = type(r.training)(id=run_id, actor=run_id, status="running", started_at=time.time(),
-                                      message="starting workers", run_storage=spec.storage_path,
-                                      hyperparameters=hyper.model_dump())
-        r.artifacts = type(r.artifacts)(results_dir=spec.results_dir)
-        r.error = None
-        r.message = "training started; follow it with /monitor/{key}"
-        self._save()
-        return spec
-
-    def training_progress(self, run_id: str, info: dict, evaluation: Optional[dict] = None) -> bool:
-        """Rank 0's live report; returns True when training should stop."""
-        r = self.record
-        if not r or r.training.id != run_id or r.state != State.training:
-            return True  # this run was wiped, replaced or has ended: stop it
-        t = r.training
-        t.live = info
-        t.progress = info.get("progress", t.progress)
-        t.message = f"{info.get('phase', 'training')}: step {info.get('step')} of {info.get('total_steps')}"
-        now = time.monotonic()
-        if evaluation is not None:  # a run resumed from a checkpoint redoes evaluations past it: replace them
-            t.history = [e for e in t.history if e.get("trial") != evaluation.get("trial")
-                         or e.get("step", -1) < evaluation.get("step", 0)] + [evaluation]
-        if evaluation is not None or now - self._last_progress_save > PROGRESS_SAVE_INTERVAL_S:
-            self._last_progress_save = now
-            self._save(wait=False)
-        return t.stop_requested
-
-    def search_progress(self, run_id: str, trials: list[dict]) -> None:
-        """A search's trials (config, state, best validation score) as they change."""
-        r = self.record
-        if r and r.training.id == run_id and r.state == State.training:
-            r.training.trials = trials
-            self._save(wait=False)
-
-    def finish_training(self, run_id: str, outcome: dict) -> None:
-        r = self.record
-        if not r or r.training.id != run_id or r.state != State.training:
-            return
-        t = r.training
-        t.finished_at = time.time()
-        r.artifacts = r.artifacts.model_copy(update={k: outcome.get(k) for k in
-                                                     ("model_dir", "model_archive", "results_archive")})
-        if outcome.get("final_metrics"):
-            t.final_metrics = outcome["final_metrics"]
-        if outcome.get("error"):
-            r.state, t.status, t.error = State.failed, "failed", outcome["error"]
-            r.error = {"during": "training", "message": outcome["error"]}
-            r.message = f"training failed: {outcome['error']}"
-        elif t.stop_requested:
-            r.state, t.status = State.stopped, "stopped"
-            r.message = "training stopped; " + ("the last checkpoint can be downloaded" if r.artifacts.model_dir
-                                                else "no checkpoint was saved")
-        else:
-            r.state, t.status, t.progress = State.trained, "done", 1.0
-            r.message = "training finished; download the model with /download_model/{key}"
-        self._save()
-
-    def request_stop(self, key: str) -> dict:
-        r = self._session(key)
-        self._require(r, [State.training], "stop training", "there is no training run to stop")
-        t = r.training
-        t.stop_requested = True
-        if not t.live:
-            # Workers still starting: nothing trained yet, so end the run's actor (and its workers) now.
-            self._stop_job(t.actor)
-            self.finish_training(t.id, {})
-            r.message = "training stopped before its first step; no model was saved"
-        else:
-            r.message = "stop requested; training ends at its next progress report"
-        self._save()
-        return self.status()
-
     # ---- model import ---------------------------------------------------------------------
     def begin_import(self, key: str, name: str, model_type: str, model_name: str,
                      archive_path: Optional[str] = None) -> ImportSpec:
@@ -230,11 +131,13 @@ class SessionMachine(SessionCore):
         elif r and r.imports.id == job_id:
             self.finish_import(job_id, None, error)
 
-    def recover_interrupted_jobs(self) -> None:
-        """Work whose actor died with Ray (or was killed) is reported as cut off, never left running."""
+    def recover_interrupted_jobs(self) -> list[TrainingSpec]:
+        """Work whose actor died with Ray (or was killed) is never left running: a run that ended meanwhile is
+        recorded from its outcome file, one cut off resumes from its checkpoint (returned: the caller launches
+        it) or is reported stopped; preprocessing and imports are reported cut off."""
         r = self.record
         if r is None:
-            return
+            return []
         if r.state == State.preprocessing and not self._job_alive(r.preprocess.actor):
             r.state = State.setup
             r.preprocess.status = "failed"
@@ -247,15 +150,26 @@ class SessionMachine(SessionCore):
             r.imports.message = r.imports.error
             self._save()
         if r.state == State.training and not self._job_alive(r.training.actor):
-            ckpt = kept_checkpoint(Path(r.training.run_storage)) if r.training.run_storage else None
-            r.state = State.stopped
-            r.training.status = "stopped"
-            r.training.finished_at = time.time()
-            r.artifacts.model_dir = str(ckpt) if ckpt else None
-            r.message = "training was cut off by a restart; " + (
-                "the last checkpoint is available for download" if ckpt
-                else "no checkpoint had been saved; call /training/start to train again")
-            self._save()
+            return self._recover_run(r)
+        return []
+
+    def _recover_run(self, r) -> list[TrainingSpec]:
+        t = r.training
+        outcome = read_json(Path(t.spec["outcome_file"])) if t.spec and t.spec.get("outcome_file") else None
+        if outcome is not None:  # the run ended while no session actor was there to hear it
+            self.finish_training(t.id, outcome)
+            return []
+        ckpt = kept_checkpoint(Path(t.run_storage)) if t.run_storage else None
+        t.resumable = ckpt is not None and t.spec is not None and not r.config.search
+        if t.resumable and r.config.resume_on_restart and not t.stop_requested:
+            return [self._resume(r, why="cut off by a restart resumed")]
+        r.state, t.status, t.finished_at = State.stopped, "stopped", time.time()
+        r.artifacts.model_dir = str(ckpt) if ckpt else None
+        r.message = "training was cut off by a restart; " + (
+            "the last checkpoint is available for download; POST /training/start/{key}?resume=true goes on"
+            if ckpt else "no checkpoint had been saved; call /training/start to train again")
+        self._save()
+        return []
 
 
 def _reusable_cache(spec: PreprocessSpec) -> Optional[dict]:

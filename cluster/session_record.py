@@ -52,6 +52,9 @@ class TrainingInfo(JobInfo):
     run_storage: Optional[str] = None
     hyperparameters: Optional[dict[str, Any]] = None  # the config's "auto" fields as resolved for this run
     trials: list[dict[str, Any]] = Field(default_factory=list)  # a search's trials: config, state, best score
+    spec: Optional[dict[str, Any]] = None  # the TrainingSpec, to resume the run after a restart or a stop
+    resumable: bool = False  # stopped with a checkpoint to go on from: training/start?resume=true continues it
+    restarts: int = 0  # times the run was resumed (after a server restart or a stop)
 
 
 class ImportInfo(JobInfo):

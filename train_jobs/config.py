@@ -101,6 +101,8 @@ class TrainingConfigParams(BaseModel):
     max_failures: int = Field(
         3, ge=0, le=100, description="Worker-group restarts after a lost worker or node; each resumes from the "
         "latest checkpoint.")
+    resume_on_restart: bool = Field(
+        True, description="A run cut off by a server or Ray restart resumes from its latest checkpoint by itself.")
     search: Optional[SearchConfig] = Field(
         None, description="Search hyper-parameters with Ray Tune instead of one run; needs validation data.")
 

@@ -68,6 +68,7 @@ class TrainingSpec(Spec):
     model_archive: str
     results_archive: str
     search_dir: str = ""  # a Ray Tune search's trials, each in a folder of its own
+    outcome_file: str = ""  # the run's end, written by the job whether or not the session actor is there to hear it
     default_workers: Optional[int] = None  # the server's num_workers, when the config gives none
     progress_every_steps: int = 5
     yield_cpu_to_api: bool = True

@@ -84,8 +84,10 @@ class TrainingModuleClient:
     def preprocess_status(self) -> dict:
         return self._request("GET", "/preprocess_status")
 
-    def start_training(self) -> dict:
-        return self._request("POST", f"/training/start/{self._key()}")
+    def start_training(self, resume: bool = False) -> dict:
+        """A new run; with `resume`, the stopped run goes on from its latest checkpoint."""
+        params = {"resume": "true"} if resume else None
+        return self._request("POST", f"/training/start/{self._key()}", params=params)
 
     def stop_training(self, force_restart: bool = False) -> dict:
         status = self._request("POST", f"/training/stop/{self._key()}",

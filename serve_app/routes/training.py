@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from serve_app.dependencies import Service, SessionKey
 from serve_app.routes.session import ForceRestart
 from serve_app.schemas import Monitor, ServerStatus, StartedSession, errors
 
 router = APIRouter(tags=["training"])
+Resume = Annotated[bool, Query(description="Continue the stopped run from its latest checkpoint instead of a new run.")]
 
 
 @router.post("/training/start/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
              responses=errors(403, 409, 422))
-async def training_start(key: SessionKey, service: Service) -> dict:
-    """Start a Ray Train run in the background; follow it with /monitor/{key}."""
-    return await service.start_training(key)
+async def training_start(key: SessionKey, service: Service, resume: Resume = False) -> dict:
+    """Start a Ray Train run in the background; follow it with /monitor/{key}. With `resume=true`, a stopped
+    run goes on from its latest checkpoint (pause and resume)."""
+    return await service.start_training(key, resume)
 
 
 @router.post("/training/stop/{key}", response_model=ServerStatus | StartedSession,

@@ -76,8 +76,8 @@ def _status_or_none(url: str):
         return None
 
 
-def test_restarting_ray_brings_back_the_session_and_reports_the_cut_off_run_as_stopped(server, tmp_path):
-    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 400, 40), model=TINY_MODEL, epochs=200,
+def test_restarting_ray_brings_back_the_session_and_the_cut_off_run_resumes_by_itself(server, tmp_path):
+    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 400, 40), model=TINY_MODEL, epochs=6,
                               batch_size=8)
     client.start_training()
     wait_for(lambda: len(client.monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
@@ -87,19 +87,37 @@ def test_restarting_ray_brings_back_the_session_and_reports_the_cut_off_run_as_s
     server.start()
 
     status = client.monitor()  # the same key still works
-    assert status["state"] == "stopped", status
-    assert "restart" in status["message"]
-    assert status["model_ready"] is True and len(status["history"]) >= 1
+    assert status["state"] == "training", status
+    assert "restart resumed" in status["message"] and status["training"]["restarts"] == 1
+    final = client.wait_trained(poll_s=0.5)
+    assert final["state"] == "trained", final
+    assert [e["epoch"] for e in final["history"]] == [1, 2, 3, 4, 5, 6]
     after = client.get_parameters()
     assert after["config"] == before["config"] and after["dataset"] == before["dataset"]
     model_dir = extract(client.download_model(tmp_path / "model.tar.gz"), tmp_path / "m") / "model"
     assert AutoModelForSequenceClassification.from_pretrained(model_dir).num_labels == 2
+    assert not (model_dir / "train_state.pt").exists()  # the resume state stays out of the model archive
     # The session is usable again: train on from the preprocessed cache.
     client.set_parameters(epochs=1)
     expect_error(409, client.start_training)  # config changed: preprocess first
     reply = client.preprocess()  # a cache hit is answered by the call itself, with no job to wait for
     assert reply["state"] == "preprocessed" and reply["preprocess"]["cache"]["reused"] is True
     assert reply["preprocess"]["message"].startswith("reused")
+
+
+def test_stop_then_resume_is_pause_and_resume(server, tmp_path):
+    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 400, 40), model=TINY_MODEL, epochs=4,
+                              batch_size=8, learning_rate=1e-3)
+    client.start_training()
+    wait_for(lambda: len(client.monitor()["history"]) >= 1, 180, "a first epoch")
+    client.stop_training()
+    stopped = wait_for(lambda: (m := client.monitor())["state"] != "training" and m, 120, "the run to stop")
+    assert stopped["state"] == "stopped" and stopped["training"]["resumable"] is True
+    client.start_training(resume=True)
+    final = client.wait_trained(poll_s=0.5)
+    assert final["state"] == "trained", final
+    assert final["training"]["restarts"] == 1 and final["history"][-1]["epoch"] == 4
+    assert [e["epoch"] for e in final["history"]] == sorted({e["epoch"] for e in final["history"]})
 
 
 def test_stop_before_the_first_step_ends_the_run_at_once(server, tmp_path):

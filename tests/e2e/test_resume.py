@@ -17,8 +17,10 @@ CONFIG = {"model": TINY_MODEL, "epochs": 4, "batch_size": 8, "learning_rate": 1e
           "eval_metrics": ["accuracy", "f1"], "checkpoint_every_steps": 40}
 
 
-def train_workers() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"]) if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
+def train_workers(server) -> list[psutil.Process]:
+    """This server's Ray Train workers (its local Ray instance's processes descend from `serve run`)."""
+    return [p for p in psutil.Process(server.proc.pid).children(recursive=True)
+            if "RayTrainWorker" in " ".join(p.cmdline())]
 
 
 def start_run(server, files):
@@ -45,7 +47,7 @@ def test_a_killed_worker_resumes_and_ends_as_an_uninterrupted_run(server, tmp_pa
 
     client = start_run(server, files)
     wait_for(lambda: len(client.monitor()["history"]) >= 1, 180, "the first epoch's evaluation and checkpoint")
-    killed = train_workers()
+    killed = train_workers(server)
     assert killed, "no Ray Train worker process found"
     for process in killed:
         os.kill(process.pid, signal.SIGKILL)

@@ -160,9 +160,10 @@ def train_loop_per_worker(loop: dict) -> None:
     while pos.epoch <= spec.hyper.epochs:
         epoch = pos.epoch
         ended = train_epoch(w, train_shard, loop["shuffle_buffer"])
-        if ended == "stopped":  # keep the best model so far; without validation (or none yet), the weights so far
+        if ended == "stopped":  # a checkpoint to resume from; the model offered stays the best so far, or,
+            # without validation (or none yet), the weights so far
             keep_best = spec.validation and agree(w, w.checkpointed)
-            report(w, {"epoch": epoch, "step": pos.step, "stopped": 1}, checkpoint=not keep_best)
+            report(w, {"epoch": epoch, "step": pos.step, "stopped": 1}, checkpoint=True, best=not keep_best)
             return
         if ended == "patience":
             break

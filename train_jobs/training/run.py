@@ -93,7 +93,8 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
                       "search": spec.config.search.model_dump()}
     else:
         checkpoint, stopped = fit_one(spec, sink, datasets, scaling, threads)
-    outcome: dict = {"final_metrics": read_json(results_dir / "final_metrics.json")}
+    outcome: dict = {"final_metrics": read_json(results_dir / "final_metrics.json"),
+                     "resumable": stopped and checkpoint is not None and not spec.config.search}
     if checkpoint is not None:
         outcome["model_dir"] = str(checkpoint)
         outcome["model_archive"] = str(build_model_archive(checkpoint, Path(spec.model_archive)))

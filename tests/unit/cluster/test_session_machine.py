@@ -6,6 +6,7 @@ stand-ins for the session actor's disk writes and Ray's actor liveness and kill.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -111,11 +112,13 @@ def outcome(spec: TrainingSpec, **extra) -> dict:
             "results_archive": spec.results_archive, "final_metrics": {"accuracy": 0.75}, **extra}
 
 
-def write_checkpoint(folder: Path, complete: bool = True) -> Path:
+def write_checkpoint(folder: Path, complete: bool = True, score: float | None = None) -> Path:
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{}")
     if complete:
         (folder / "model.safetensors").write_bytes(b"weights")
+    if score is not None:
+        (folder / "checkpoint.json").write_text(json.dumps({"score": score}))
     return folder
 
 
@@ -1041,21 +1044,51 @@ def test_recovery_of_an_interrupted_import(h):
     assert h.saved[-1][0].imports.status == "failed"
 
 
-def test_recovery_of_an_interrupted_run_with_a_checkpoint(h):
-    _, spec = h.training()
+def test_recovery_without_resume_offers_the_best_checkpoint_and_can_resume_later(h):
+    key = h.with_dataset()
+    h.machine.update_config(key, {"resume_on_restart": False})
+    pre = h.machine.begin_preprocess(key)
+    h.machine.finish_preprocess(pre.job_id, cache_meta(pre), None)
+    spec = h.machine.begin_training(key)
     storage = Path(spec.storage_path)
-    write_checkpoint(storage / "checkpoint_000001")
-    latest = write_checkpoint(storage / "checkpoint_000002")
+    best = write_checkpoint(storage / "checkpoint_000001", score=0.9)
+    write_checkpoint(storage / "checkpoint_000002", score=-1e30)  # the latest: a resume point, not better
     write_checkpoint(storage / "checkpoint_000003", complete=False)
     machine = h.reloaded()
-    machine.recover_interrupted_jobs()
+    assert machine.recover_interrupted_jobs() == []
     status = machine.status()
-    assert status["state"] == "stopped"
-    assert status["training"]["status"] == "stopped"
-    assert machine.record.artifacts.model_dir == str(latest)
-    assert status["model_ready"] is True
-    assert "checkpoint is available" in status["message"]
+    assert status["state"] == "stopped" and status["training"]["status"] == "stopped"
+    assert machine.record.artifacts.model_dir == str(best)
+    assert status["model_ready"] is True and status["training"]["resumable"] is True
+    assert "checkpoint is available" in status["message"] and "resume=true" in status["message"]
     assert h.saved[-1][0].state == State.stopped
+    again = machine.begin_training(key, resume=True)
+    assert again == spec and machine.record.state == State.training
+    assert machine.record.training.restarts == 1 and machine.record.training.id == spec.run_id
+
+
+def test_recovery_resumes_a_cut_off_run_by_itself(h):
+    key, spec = h.training()
+    write_checkpoint(Path(spec.storage_path) / "checkpoint_000001", score=0.5)
+    machine = h.reloaded()
+    assert machine.recover_interrupted_jobs() == [spec]  # the actor launches it again
+    assert machine.record.state == State.training and machine.record.training.restarts == 1
+    assert "restart resumed" in machine.record.message
+
+
+def test_recovery_records_a_run_that_ended_while_the_session_was_away(h):
+    key, spec = h.training()
+    atomic_write_json(Path(spec.outcome_file), outcome(spec))
+    machine = h.reloaded()
+    assert machine.recover_interrupted_jobs() == []
+    assert machine.record.state == State.trained and machine.status()["model_ready"] is True
+
+
+def test_resume_is_refused_without_a_resumable_run(h):
+    key, spec = h.trained()
+    with pytest.raises(WrongState) as err:
+        h.machine.begin_training(key, resume=True)
+    assert err.value.status_code == 409 and "resume" in err.value.hint
 
 
 def test_recovery_of_an_interrupted_run_without_a_checkpoint(h):
