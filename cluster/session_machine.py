@@ -94,7 +94,8 @@ class SessionMachine(SessionRuns):
         r.message = f"importing {name}; follow it with /import_status"
         self._save()
         return ImportSpec(job_id=job_id, name=name, model_type=model_type, model_name=model_name,
-                          models_dir=str(self.layout.models_dir), archive_path=archive_path)
+                          models_dir=str(self.layout.models_dir), archive_path=archive_path,
+                          limits=self.settings.archive_limits)
 
     def import_progress(self, job_id: str, progress: float, message: str) -> None:
         r = self.record

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cluster.layout import Layout
+from train_jobs.specs import ArchiveLimits
 
 NAMESPACE = "training_module"
 SESSION_ACTOR_NAME = "training_module_session"
@@ -36,6 +37,10 @@ class Settings(BaseModel):
     # Directories models may be imported from (model_type=directory); default <storage_root>/imports.
     import_roots: Optional[list[str]] = None
     max_model_upload_mb: float = Field(default=4096, gt=0)
+    # An uploaded model archive is refused before unpacking past any of these (a zip bomb writes nothing).
+    max_model_unpacked_mb: float = Field(default=16384, gt=0)
+    max_archive_entries: int = Field(default=10_000, ge=1)
+    max_archive_ratio: float = Field(default=100.0, gt=1)
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
 
@@ -67,6 +72,11 @@ class Settings(BaseModel):
     def allowed_import_roots(self) -> list[str]:
         return [str(Path(r).expanduser().resolve()) for r in self.import_roots] if self.import_roots is not None \
             else [str(self.layout.default_import_root)]
+
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        return ArchiveLimits(max_unpacked_bytes=int(self.max_model_unpacked_mb * (1 << 20)),
+                             max_entries=self.max_archive_entries, max_ratio=self.max_archive_ratio)
 
     @property
     def layout(self) -> Layout:

@@ -12,7 +12,7 @@ def status_of(record: Optional[SessionRecord]) -> dict:
         return {"state": State.idle.value, "session_active": False, "model_ready": False,
                 "message": "no active session; call /start_session", "error": None,
                 "import": {"status": "not_started"}}
-    training = record.training.model_dump(exclude={"history"})
+    training = record.training.model_dump(exclude={"history", "spec"})
     training["last_eval"] = record.training.history[-1] if record.training.history else None
     return {
         "state": record.state.value,

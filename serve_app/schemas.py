@@ -6,7 +6,7 @@ from typing import Annotated, Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cluster.session_record import State
+from cluster.session_record import ImportInfo, PreprocessInfo, State, TrainingInfo
 from train_jobs.config import TrainingConfigParams
 
 
@@ -27,36 +27,17 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
-class JobStatus(_Open):
-    id: str = ""
-    actor: str = ""
-    status: str = "not_started"  # not_started | running | done | failed | stopped
-    progress: float = 0.0
-    message: str = ""
-    error: Optional[str] = None
-    started_at: Optional[float] = None
-    finished_at: Optional[float] = None
+# The session's own record types, open to fields added there; the status leaves out training's history and spec.
+class PreprocessStatus(PreprocessInfo, _Open):
+    pass
 
 
-class PreprocessStatus(JobStatus):
-    cache: Optional[dict[str, Any]] = None
-
-
-class TrainingStatus(JobStatus):
-    stop_requested: bool = False
-    live: dict[str, Any] = {}  # step, loss, lr, samples/s, tokens/s, ETA, device
-    final_metrics: Optional[dict[str, Any]] = None
-    run_storage: Optional[str] = None
-    hyperparameters: Optional[dict[str, Any]] = None
-    trials: list[dict[str, Any]] = []  # a search's trials: config, state, best validation score
+class TrainingStatus(TrainingInfo, _Open):
     last_eval: Optional[dict[str, Any]] = None
 
 
-class ImportStatus(JobStatus):
-    name: Optional[str] = None
-    model_type: Optional[str] = None
-    model_name: Optional[str] = None
-    entry: Optional[dict[str, Any]] = None
+class ImportStatus(ImportInfo, _Open):
+    pass
 
 
 class ErrorInfo(_Open):

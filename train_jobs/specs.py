@@ -47,6 +47,14 @@ class PreprocessSpec(Spec):
     overwrite_cache: bool = False
 
 
+class ArchiveLimits(Spec):
+    """What an uploaded model archive may unpack to (server settings)."""
+
+    max_unpacked_bytes: int = 16 << 30
+    max_entries: int = 10_000
+    max_ratio: float = 100.0
+
+
 class ImportSpec(Spec):
     job_id: str
     name: str  # the catalogue name
@@ -54,6 +62,7 @@ class ImportSpec(Spec):
     model_name: str
     models_dir: str
     archive_path: Optional[str] = None  # model_type=archive: the staged upload, removed when the import ends
+    limits: ArchiveLimits = ArchiveLimits()
 
 
 class TrainingSpec(Spec):

@@ -19,7 +19,7 @@ from typing import Optional
 from train_jobs.errors import InvalidParameters
 from train_jobs.files import atomic_write_json, is_inside, read_json, swap_directory, update_hash
 from train_jobs.models.lookup import MODEL_NAME, TOKENIZER_FILES, parameter_count
-from train_jobs.specs import ImportSpec, OnProgress
+from train_jobs.specs import ArchiveLimits, ImportSpec, OnProgress
 
 SOURCES = ("hub", "directory", "archive", "bundled")
 METADATA = "catalogue.json"
@@ -91,17 +91,36 @@ def _safe_members(names: list[str]) -> None:
             raise ImportFailed(f"the archive entry {name!r} points outside the archive; refused")
 
 
-def extract_archive(archive: Path, dest: Path) -> Path:
-    """Unpack a tar.gz or zip after checking no entry escapes `dest`; returns the model folder inside."""
+def check_archive_size(sizes: list[int], archive: Path, limits: ArchiveLimits) -> None:
+    """Refuse an archive whose entries, unpacked size or compression ratio pass the limits, before a byte of it
+    is written (a zip bomb)."""
+    total, packed = sum(sizes), max(archive.stat().st_size, 1)
+    if len(sizes) > limits.max_entries:
+        raise ImportFailed(f"the archive holds {len(sizes)} entries; at most {limits.max_entries} are allowed "
+                           "(server setting max_archive_entries)")
+    if total > limits.max_unpacked_bytes:
+        raise ImportFailed(f"the archive unpacks to {total >> 20} MiB; at most {limits.max_unpacked_bytes >> 20} MiB "
+                           "is allowed (server setting max_model_unpacked_mb)")
+    if total > limits.max_ratio * packed and total > 1 << 20:
+        raise ImportFailed(f"the archive unpacks to {total // packed}x its size; at most {limits.max_ratio}x is "
+                           "allowed (server setting max_archive_ratio): model weights barely compress")
+
+
+def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Path:
+    """Unpack a tar.gz or zip after checking its size and that no entry escapes `dest`; returns the model
+    folder inside."""
     dest.mkdir(parents=True, exist_ok=True)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 _safe_members(zf.namelist())
+                check_archive_size([i.file_size for i in zf.infolist()], archive, limits)
                 zf.extractall(dest)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tar:
-                _safe_members(tar.getnames())
+                members = tar.getmembers()  # reads the headers only: nothing is written yet
+                _safe_members([m.name for m in members])
+                check_archive_size([m.size for m in members], archive, limits)
                 tar.extractall(dest, filter="data")  # also refuses links out and special files
         else:
             raise ImportFailed("the upload is not a tar.gz or zip archive")
@@ -186,7 +205,7 @@ def import_model(spec: ImportSpec, on_progress: OnProgress) -> dict:
         if source == "hub":
             src = download_from_hub(spec.model_name, fetched)
         elif source == "archive":
-            src = extract_archive(Path(spec.archive_path), fetched)
+            src = extract_archive(Path(spec.archive_path), fetched, spec.limits)
         elif source == "directory":
             src = Path(spec.model_name)
         else:
