@@ -30,6 +30,7 @@ def create_app() -> FastAPI:
         description="Fine-tune transformer text models on your labelled data over REST, on Ray.",
         version="0.1.0",
     )
+    api.include_router(session.health)
     for module in (session, dataset, training, artifacts, models):
         api.include_router(module.router)
     api.add_exception_handler(SessionError, session_error_handler)

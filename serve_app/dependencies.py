@@ -1,4 +1,4 @@
-"""Route dependencies: the service of this replica, and the session key checked in the signature.
+"""Route dependencies: the service and settings of this replica (the key and token checks: security.py).
 
 Set once by the deployment's constructor. They live in this module, not on
 `app.state`, because Serve runs a deserialised copy of the FastAPI app.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from fastapi import Depends, Path
+from fastapi import Depends
 
 from cluster.service import TrainingService
 from cluster.settings import Settings
@@ -30,13 +30,3 @@ def get_settings() -> Settings:
 
 
 Service = Annotated[TrainingService, Depends(get_service)]
-
-
-async def authorized_key(key: Annotated[str, Path(description="The session key from /start_session.")],
-                         service: Service) -> str:
-    """The path's session key, refused with 403 (or 409 with no session) before the route runs."""
-    await service.authorize(key)
-    return key
-
-
-SessionKey = Annotated[str, Depends(authorized_key)]

@@ -21,4 +21,4 @@ async def session_error_handler(request: Request, exc: Exception) -> JSONRespons
         body = {"detail": err.detail, "message": err.message}
     else:
         body = {"detail": err.message, "message": err.message, "state": err.state, "hint": err.hint}
-    return JSONResponse(status_code=err.status_code, content=body)
+    return JSONResponse(status_code=err.status_code, content=body, headers=getattr(err, "headers", None))

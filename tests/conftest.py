@@ -5,6 +5,7 @@ Tests under tests/unit/ start no Ray and no server; `-m "not e2e"` runs only the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from training_client.local_server import ServerProcess
 
 TINY_MODEL = "tiny-bert"
 MAX_UPLOAD_MB = 1
+# The end-to-end server runs with an API token (from the environment, as `serve run` users set it); every client
+# the tests make reads it from there too.
+API_TOKEN = "e2e-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +30,7 @@ def storage_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(storage_root, tmp_path_factory):
+    os.environ["TM_API_TOKEN"] = API_TOKEN
     srv = ServerProcess(storage_root, tmp_path_factory.mktemp("server"), max_upload_mb=MAX_UPLOAD_MB,
                         progress_every_steps=2)
     srv.start()

@@ -30,6 +30,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="training_client", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=DEFAULT_URL, help="server address (default %(default)s)")
+    parser.add_argument("--token", help="the server's API token, if it has one (default: $TM_API_TOKEN)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="upload, preprocess, train, print metrics, download the model")
     run.add_argument("--train", default=_sample("banking77_train.csv"), help="train file (default: bundled sample)")
@@ -122,7 +123,7 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    with TrainingModuleClient(args.url, timeout=300) as client:
+    with TrainingModuleClient(args.url, timeout=300, token=args.token) as client:
         try:
             if args.command == "status":
                 print(json.dumps(client.status(), indent=2))

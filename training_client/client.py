@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,13 @@ class TrainingModuleError(Exception):
 
 
 class TrainingModuleClient:
-    def __init__(self, base_url: str = DEFAULT_URL, key: Optional[str] = None, timeout: float = 60.0):
+    def __init__(self, base_url: str = DEFAULT_URL, key: Optional[str] = None, timeout: float = 60.0,
+                 token: Optional[str] = None):
+        """`token`: the server's API token, when it has one; default $TM_API_TOKEN."""
         self.key = key
-        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+        token = token or os.environ.get("TM_API_TOKEN")
+        self.http = httpx.Client(base_url=base_url, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {token}"} if token else None)
 
     def close(self) -> None:
         self.http.close()

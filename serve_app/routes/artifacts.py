@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from serve_app.dependencies import Service, SessionKey
+from serve_app.dependencies import Service
 from serve_app.schemas import ServerStatus, errors
+from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["artifacts"])
+router = APIRouter(tags=["artifacts"], dependencies=[ApiToken])
 GZIP = {200: {"content": {"application/gzip": {}}, "description": "a tar.gz archive"}}
 
 

@@ -6,10 +6,11 @@ from typing import Annotated, Optional
 
 from fastapi import APIRouter, File, UploadFile
 
-from serve_app.dependencies import Service, SessionKey
+from serve_app.dependencies import Service
 from serve_app.schemas import DatasetUploaded, ServerStatus, errors
+from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter()
+router = APIRouter(dependencies=[ApiToken])
 
 
 @router.post("/upload_dataset/{key}", response_model=DatasetUploaded, response_model_exclude_unset=True,

@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from serve_app.dependencies import Service, SessionKey
+from serve_app.dependencies import Service
 from serve_app.schemas import Catalogue, ImportedModel, ServerStatus, errors
+from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], dependencies=[ApiToken])
 ModelType = Annotated[str, Query(description="Source: hub (a Hugging Face Hub id), directory (on the server, "
                                              "under an allowed root), archive (tar.gz or zip sent as `file`), bundled.")]
 ModelName = Annotated[str, Query(description="Hub id, directory path, or the name for an archive; any value for "

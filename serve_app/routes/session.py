@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serve_app.dependencies import Service, SessionKey
+from serve_app.dependencies import Service
 from serve_app.schemas import Health, Parameters, ServerStatus, StartedSession, TrainingConfigUpdate, errors
+from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["session"])
+router = APIRouter(tags=["session"], dependencies=[ApiToken])
+health = APIRouter(tags=["session"])  # open: load balancers and probes carry no token
 ForceRestart = Annotated[int, Query(description="If != 0, wipe the current session and start a new one.")]
 
 
@@ -25,7 +27,7 @@ async def status(service: Service) -> dict:
     return await service.status()
 
 
-@router.get("/healthcheck", response_model=Health, response_model_exclude_unset=True)
+@health.get("/healthcheck", response_model=Health, response_model_exclude_unset=True)
 async def healthcheck(service: Service) -> dict:
     return {**await service.status(), "healthy": True, "message": "the server and its session actor answer"}
 

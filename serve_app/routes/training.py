@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serve_app.dependencies import Service, SessionKey
+from serve_app.dependencies import Service
 from serve_app.routes.session import ForceRestart
 from serve_app.schemas import Monitor, ServerStatus, StartedSession, errors
+from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], dependencies=[ApiToken])
 Resume = Annotated[bool, Query(description="Continue the stopped run from its latest checkpoint instead of a new run.")]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import pytest
 from conftest import MAX_UPLOAD_MB, TINY_MODEL
 from data import sentiment_files, write_csv
 from helpers import expect_error, new_session
 
-from training_client import TrainingModuleClient
+from training_client import TrainingModuleClient, TrainingModuleError
 
 
 @pytest.fixture()
@@ -31,12 +34,45 @@ def test_wrong_key_is_refused_and_changes_nothing(client, tmp_path):
                        (wrong.preprocess, ()), (wrong.start_training, ()), (wrong.stop_training, ()),
                        (wrong.monitor, ()), (wrong.model_ready, ()), (wrong.download_model, (tmp_path / "m",)),
                        (wrong.download_results, (tmp_path / "r",))]:
+        time.sleep(0.3)  # under the limit on wrong keys per second (the next test passes it)
         if isinstance(args, dict):
             expect_error(403, call, **args)
         else:
             expect_error(403, call, *args)
+    time.sleep(0.3)
     expect_error(403, wrong.stop_training, force_restart=True)
     assert snapshot(client) == before
+
+
+def test_guessing_keys_or_tokens_is_slowed_to_a_few_a_second(client, server):
+    time.sleep(1.1)  # a clean second
+    wrong = TrainingModuleClient(server.url, key="not-the-key")
+    codes = [_status(wrong.monitor) for _ in range(8)]
+    assert codes[:5] == [403] * 5 and 429 in codes[5:], codes
+    time.sleep(1.1)
+    assert _status(client.monitor) == 200  # the right key, a second later
+    no_token = TrainingModuleClient(server.url, key=client.key, token="wrong-token-0123456789")
+    assert _status(no_token.monitor) == 401
+    time.sleep(1.1)
+
+
+def test_with_an_api_token_every_route_but_healthcheck_needs_it(server, client):
+    anonymous = httpx.Client(base_url=server.url)
+    response = anonymous.get("/status")
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in response.json()["message"]
+    assert anonymous.post(f"/parameters/{client.key}", json={"epochs": 2}).status_code == 401
+    assert anonymous.get("/healthcheck").status_code == 200
+    assert client.status()["session_active"] is True  # the test clients send $TM_API_TOKEN
+    time.sleep(1.1)
+
+
+def _status(call) -> int:
+    try:
+        call()
+        return 200
+    except TrainingModuleError as e:
+        return e.status_code
 
 
 def test_calls_in_the_wrong_state_say_what_to_call_first(server, tmp_path):
