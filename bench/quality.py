@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tarfile
 import time
 from pathlib import Path
 
@@ -39,7 +40,34 @@ DATASETS = {
 }
 
 
-def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | None = None) -> dict:
+def score_outside(model_dir: Path, held_out: Path, task: str) -> dict:
+    """The downloaded model, loaded with plain `transformers`, scored on the held-out CSV: no server code."""
+    import csv
+
+    import numpy as np
+    import torch
+    from scipy import stats
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows = list(csv.DictReader(open(held_out, newline="")))
+    texts = [[r["text_a"], r["text_b"]] if "text_a" in r else [r["text"]] for r in rows]
+    outputs = []
+    with torch.no_grad():
+        for i in range(0, len(texts), 64):
+            batch = list(zip(*texts[i:i + 64]))
+            enc = tokenizer(*batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+            outputs.append(model(**enc).logits)
+    logits = torch.cat(outputs)
+    if task == "regression":
+        return {"pearson": float(stats.pearsonr([float(r["score"]) for r in rows], logits[:, 0].numpy())[0])}
+    predicted = [model.config.id2label[int(i)] for i in logits.argmax(-1)]
+    return {"accuracy": float(np.mean([p == r["label"] for p, r in zip(predicted, rows)]))}
+
+
+def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | None = None,
+            outside: bool = False) -> dict:
     train, test, default_rows, task, metrics = DATASETS[name]
     rows = default_rows if rows is None else rows
     train, test = data / train, data / test
@@ -55,7 +83,13 @@ def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | N
     took = time.perf_counter() - started
     assert final["state"] == "trained", final
     monitor = client.monitor()
-    return {"name": name, "rows": rows or "all", "task": task, "metrics": final["metrics"],
+    scored = {}
+    if outside and task != "token_classification":
+        archive = client.download_model(tmp / f"{name}-model.tar.gz")
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp / f"{name}-model", filter="data")
+        scored = score_outside(tmp / f"{name}-model" / "model", test, task)
+    return {"name": name, "rows": rows or "all", "task": task, "metrics": final["metrics"], "outside": scored,
             "train_seconds": round(took, 1), "config": client.get_parameters()["config"],
             "hyperparameters": monitor["training"].get("hyperparameters"), "trials": monitor["training"].get("trials"),
             "history": monitor["history"]}
@@ -68,18 +102,21 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                         help="a training setting for every run, e.g. --set learning_rate=1e-4")
     parser.add_argument("--rows", type=int, help="train rows for every dataset (0: all), instead of the table's")
+    parser.add_argument("--score-outside", action="store_true",
+                        help="also load each downloaded model with plain transformers and score the held-out file")
     parser.add_argument("--json")
     args = parser.parse_args()
     extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     results = []
     with temporary_server() as (server, tmp):
         for name in args.only.split(","):
-            result = run_one(server, tmp, args.data, name, extra, args.rows)
+            result = run_one(server, tmp, args.data, name, extra, args.rows, args.score_outside)
             results.append(result)
             shown = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if isinstance(v, float))
             selected = result["metrics"].get("selected")
             chosen = f"; chosen on validation {selected['metric']} {selected['value']:.4f}" if selected else ""
-            print(f"{name:<10} {result['train_seconds']:>7.1f} s  {shown}{chosen}", flush=True)
+            outside = "".join(f"; outside the server {k} {v:.4f}" for k, v in result["outside"].items())
+            print(f"{name:<10} {result['train_seconds']:>7.1f} s  {shown}{chosen}{outside}", flush=True)
     print("\n| dataset | rows | metrics | train s |\n|---|---|---|---|")
     for r in results:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items() if isinstance(v, float))

@@ -7,8 +7,10 @@ length grouping all run twice.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import torch
 from conftest import TINY_MODEL
 from data import sentiment_files
@@ -30,10 +32,17 @@ def train_once(server, tmp: Path, files, name: str, **config) -> tuple[dict, dic
     return cache, final, load_file(model / "model.safetensors")
 
 
+def rows_in_cache_order(cache: dict, split: str) -> list[str]:
+    tables = [pq.read_table(f) for f in sorted((Path(cache["path"]) / split).glob("*.parquet"))]
+    return [text for t in tables for text in t.column("text").to_pylist()]
+
+
 def test_two_runs_from_scratch_give_the_same_weights(server, tmp_path):
-    files = sentiment_files(tmp_path, train_rows=3000, test_rows=100)
+    files = sentiment_files(tmp_path, train_rows=3000, test_rows=2500)
     cache, first, weights = train_once(server, tmp_path, files, "first")
     assert len(list((Path(cache["path"]) / "train").glob("*.parquet"))) > 1
+    with open(files[1], newline="") as f:  # the cache keeps the upload's row order (the test split keeps text)
+        assert rows_in_cache_order(cache, "test") == [row["text"] for row in csv.DictReader(f)]
     again_cache, again, again_weights = train_once(server, tmp_path, files, "second", overwrite_cache=True)
     assert again_cache["reused"] is False and again_cache["path"] == cache["path"]
     assert again["history"] == first["history"] and again["metrics"] == first["metrics"]

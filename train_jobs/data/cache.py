@@ -12,7 +12,7 @@ from train_jobs.files import read_json
 from train_jobs.models.lookup import tokenizer_fingerprint
 from train_jobs.specs import PreprocessSpec
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: rows in upload order (caches of version 1 may hold them in any order)
 
 
 def cache_key(spec: PreprocessSpec) -> str:

@@ -130,6 +130,9 @@ def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
         return reused
     final = cache_path(spec)
     key = final.name
+    # Rows keep the upload's order: Ray Data otherwise emits blocks as their tasks finish, so the Parquet files,
+    # and with them the hold-out, the shuffle and the model, could differ between two builds of the same data.
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
 
     tmp = Path(spec.cache_dir) / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
