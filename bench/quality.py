@@ -66,15 +66,29 @@ def score_outside(model_dir: Path, held_out: Path, task: str) -> dict:
     return {"accuracy": float(np.mean([p == r["label"] for p, r in zip(predicted, rows)]))}
 
 
+def every(src: Path, dest: Path, k: int) -> Path:
+    """Every k-th record: a subset spread over a file sorted by label (BANKING77's train file is)."""
+    import csv
+
+    with open(src, newline="") as f, open(dest, "w", newline="") as out:
+        reader, writer = csv.reader(f), csv.writer(out)
+        writer.writerow(next(reader))
+        writer.writerows(row for i, row in enumerate(reader) if i % k == 0)
+    return dest
+
+
 def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | None = None,
-            outside: bool = False) -> dict:
+            outside: bool = False, spread: int = 1) -> dict:
     train, test, default_rows, task, metrics = DATASETS[name]
     rows = default_rows if rows is None else rows
     train, test = data / train, data / test
     client = server.client(timeout=600)
     client.start_session(force_restart=True)
     client.set_parameters(task_type=task, eval_metrics=metrics, **extra)
-    client.upload_dataset(head(train, tmp / f"{name}-{train.name}", rows), test)
+    subset = head(train, tmp / f"{name}-{train.name}", rows)
+    if spread > 1:
+        subset = every(subset, tmp / f"{name}-every-{spread}-{train.name}", spread)
+    client.upload_dataset(subset, test)
     client.preprocess()
     client.wait_preprocessed()
     started = time.perf_counter()
@@ -89,7 +103,8 @@ def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | N
         with tarfile.open(archive) as tar:
             tar.extractall(tmp / f"{name}-model", filter="data")
         scored = score_outside(tmp / f"{name}-model" / "model", test, task)
-    return {"name": name, "rows": rows or "all", "task": task, "metrics": final["metrics"], "outside": scored,
+    return {"name": name, "rows": rows or "all", "every": spread, "task": task, "metrics": final["metrics"],
+            "outside": scored,
             "train_seconds": round(took, 1), "config": client.get_parameters()["config"],
             "hyperparameters": monitor["training"].get("hyperparameters"), "trials": monitor["training"].get("trials"),
             "history": monitor["history"]}
@@ -102,6 +117,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                         help="a training setting for every run, e.g. --set learning_rate=1e-4")
     parser.add_argument("--rows", type=int, help="train rows for every dataset (0: all), instead of the table's")
+    parser.add_argument("--every", type=int, default=1, help="keep every k-th train row (a subset across labels)")
     parser.add_argument("--score-outside", action="store_true",
                         help="also load each downloaded model with plain transformers and score the held-out file")
     parser.add_argument("--json")
@@ -110,7 +126,7 @@ def main() -> None:
     results = []
     with temporary_server() as (server, tmp):
         for name in args.only.split(","):
-            result = run_one(server, tmp, args.data, name, extra, args.rows, args.score_outside)
+            result = run_one(server, tmp, args.data, name, extra, args.rows, args.score_outside, args.every)
             results.append(result)
             shown = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if isinstance(v, float))
             selected = result["metrics"].get("selected")
