@@ -1,1 +1,4 @@
-"""Cluster side: the session-state actor, its persistence, settings and deploy files."""
+"""What holds and runs work on the Ray cluster.
+
+The use cases (service), the session state machine and its actor, job launchers, the storage layout, settings.
+"""

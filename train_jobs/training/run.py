@@ -1,4 +1,4 @@
-"""One training run: size the workers, run the TorchTrainer, package the outputs."""
+"""One training run, or a search: size the workers, run the TorchTrainer (or the Tuner), package the outputs."""
 
 from __future__ import annotations
 
