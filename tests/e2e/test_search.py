@@ -49,6 +49,12 @@ def test_a_stop_ends_the_whole_search(server, tmp_path):
     final = wait_for(lambda: (m := client.monitor())["state"] != "training" and m, 120, "the search to stop")
     assert final["state"] == "stopped", final
     assert len(final["training"]["trials"]) < 4
+    # The search gave its CPUs back: a plain run after it gets them.
+    client.set_parameters(search=None, epochs=1)
+    assert client.preprocess()["state"] == "preprocessed"  # a cache hit
+    client.start_training()
+    after = wait_for(lambda: (m := client.monitor())["state"] != "training" and m, 180, "a run after the search")
+    assert after["state"] == "trained", after
 
 
 def test_a_search_without_validation_data_is_refused(server, tmp_path):

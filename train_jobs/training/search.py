@@ -83,8 +83,8 @@ def _trial(sampled: dict, *, spec: TrainingSpec, sink: TrainingSink, datasets: d
 class TrialTable(tune.Callback):
     """Each trial's config, state and best score, sent to the session as they change."""
 
-    def __init__(self, on_trials: OnTrials, spec: TrainingSpec):
-        self.on_trials, self.spec, self.rows = on_trials, spec, {}
+    def __init__(self, on_trials: OnTrials, spec: TrainingSpec, stop: StopOnUserStop):
+        self.on_trials, self.spec, self.stop, self.rows = on_trials, spec, stop, {}
 
     def _update(self, trial, result: Optional[dict] = None, state: Optional[str] = None) -> None:
         row = self.rows.setdefault(trial.trial_id, {"trial": trial.trial_id, "config": trial.config, "evaluations": 0})
@@ -102,6 +102,8 @@ class TrialTable(tune.Callback):
         self._update(trial, result)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        if (trial.last_result or {}).get("stopped"):  # it ended on a user's stop: start no other trial
+            self.stop.stopped = True
         self._update(trial, state="TERMINATED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -109,14 +111,17 @@ class TrialTable(tune.Callback):
 
 
 class StopOnUserStop(tune.Stopper):
-    """A user's training/stop ends the trial that sees it (it reports `stopped`), and with it the search."""
+    """A user's training/stop ends the trial that sees it, and no other trial starts after it.
+
+    The trial ends by itself (it saves its checkpoint and its Ray Train run shuts down, freeing its workers'
+    placement group); stopping it from here instead would kill it mid-cleanup and could leave the CPUs reserved.
+    """
 
     def __init__(self):
         self.stopped = False
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self.stopped = self.stopped or bool(result.get("stopped"))
-        return self.stopped
+        return False
 
     def stop_all(self) -> bool:
         return self.stopped
@@ -128,7 +133,7 @@ def run_search(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials, data
     stop ended the search."""
     search = spec.config.search
     stop = StopOnUserStop()
-    table = TrialTable(on_trials, spec)
+    table = TrialTable(on_trials, spec, stop)
     trainable = tune.with_parameters(_trial, spec=spec, sink=sink, datasets=datasets, scaling=scaling,
                                      threads=threads, shuffle_buffer=shuffle_buffer)
     scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=10_000, grace_period=1, reduction_factor=2)

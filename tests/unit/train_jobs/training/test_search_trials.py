@@ -48,8 +48,8 @@ def test_a_trial_spec_sets_the_sample_resolves_auto_again_and_has_its_own_folder
 
 def test_the_trial_table_reports_each_trial_with_its_best_score(tmp_path):
     sent = []
-    table = TrialTable(sent.append, spec(tmp_path, search={}))
-    trial = SimpleNamespace(trial_id="t_00001", config={"learning_rate": 1e-4}, status="RUNNING")
+    table = TrialTable(sent.append, spec(tmp_path, search={}), StopOnUserStop())
+    trial = SimpleNamespace(trial_id="t_00001", config={"learning_rate": 1e-4}, status="RUNNING", last_result={})
     table.on_trial_start(0, [], trial)
     assert sent[-1] == [{"trial": "t_00001", "config": {"learning_rate": 1e-4}, "evaluations": 0, "state": "RUNNING"}]
     table.on_trial_result(0, [], trial, {BEST: NONE_YET, "training_iteration": 1})
@@ -62,14 +62,19 @@ def test_the_trial_table_reports_each_trial_with_its_best_score(tmp_path):
 
 def test_a_minimised_metric_is_shown_with_its_own_sign(tmp_path):
     sent = []
-    table = TrialTable(sent.append, spec(tmp_path, task_type="regression", search={}))
+    table = TrialTable(sent.append, spec(tmp_path, task_type="regression", search={}), StopOnUserStop())
     trial = SimpleNamespace(trial_id="t", config={}, status="RUNNING")
     table.on_trial_result(0, [], trial, {BEST: -0.25, "training_iteration": 1})
     assert sent[-1][0]["best"] == 0.25  # mse
 
 
-def test_a_user_stop_seen_in_one_trial_stops_them_all():
+def test_a_trial_ended_by_a_user_stop_starts_no_other_and_is_not_killed(tmp_path):
     stop = StopOnUserStop()
-    assert stop("a", {BEST: 0.5}) is False and stop.stop_all() is False
-    assert stop("a", {"stopped": 1}) is True
-    assert stop.stop_all() is True and stop("b", {BEST: 0.9}) is True
+    table = TrialTable(lambda rows: None, spec(tmp_path, search={}), stop)
+    trial = SimpleNamespace(trial_id="a", config={}, status="RUNNING", last_result={BEST: 0.5})
+    table.on_trial_complete(0, [], trial)
+    assert stop.stop_all() is False
+    assert stop("b", {"stopped": 1}) is False  # the trial that saw the stop ends by itself
+    table.on_trial_complete(0, [], SimpleNamespace(trial_id="b", config={}, status="RUNNING",
+                                                   last_result={"stopped": 1}))
+    assert stop.stop_all() is True
