@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import os
 import platform
 import statistics
@@ -60,17 +59,17 @@ def single_process(train: Path, test: Path, out: Path, model_dir: str, max_lengt
     return rows
 
 
-def cache_spec(train: Path, test: Path, cache_dir: Path, model_dir: str, max_length: int, overwrite: bool) -> dict:
-    from train_jobs.data.text_files import summarise_dataset
+def cache_spec(train: Path, test: Path, cache_dir: Path, model_dir: str, max_length: int, overwrite: bool):
+    """The preprocessing job's own spec for these files, as the server builds it."""
+    from train_jobs.data.dataset import inspect_upload
+    from train_jobs.specs import PreprocessSpec
 
-    summary = summarise_dataset(train, test, train.name, test.name)
-    for split, path in (("train", train), ("test", test)):
-        summary[split].update(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-    return {"dataset": summary, "model_dir": model_dir, "max_seq_length": max_length,
-            "cache_dir": str(cache_dir), "overwrite_cache": overwrite}
+    summary = inspect_upload({"train": (train, train.name), "test": (test, test.name)}, "sequence_classification")
+    return PreprocessSpec(job_id="bench", dataset=summary, model_dir=model_dir, max_seq_length=max_length,
+                          cache_dir=str(cache_dir), overwrite_cache=overwrite)
 
 
-def ray_data(spec: dict) -> dict:
+def ray_data(spec) -> dict:
     """Seconds for `ray.init`, the first build (worker processes start and import), a second build (warm)."""
     import ray
 
@@ -89,7 +88,7 @@ def ray_data(spec: dict) -> dict:
             "warm_build_s": marks[3] - marks[2]}
 
 
-def cache_hit_in_process(spec: dict) -> float:
+def cache_hit_in_process(spec) -> float:
     import ray
 
     from train_jobs.data.preprocess import build_cache
@@ -97,7 +96,7 @@ def cache_hit_in_process(spec: dict) -> float:
     ray.init(include_dashboard=False, log_to_driver=False)
     try:
         start = time.perf_counter()
-        meta = build_cache({**spec, "overwrite_cache": False}, lambda *_: None)
+        meta = build_cache(spec.model_copy(update={"overwrite_cache": False}), lambda *_: None)
         assert meta["reused"], meta
         return time.perf_counter() - start
     finally:
