@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,8 @@ def test_killing_the_session_actor_mid_training_loses_nothing(server, tmp_path):
 
 def _status_or_none(url: str):
     try:
-        response = httpx.get(f"{url}/status", timeout=10)
+        response = httpx.get(f"{url}/status", timeout=10,
+                             headers={"Authorization": f"Bearer {os.environ['TM_API_TOKEN']}"})
         return response.json() if response.status_code == 200 else None
     except httpx.HTTPError:
         return None
