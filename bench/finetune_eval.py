@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import time
 from pathlib import Path
 
-from _common import temporary_server, write_result
+from _common import temporary_server, train_through_api, write_result
 
 
 def head(src: Path, dest: Path, rows: int) -> Path:
@@ -30,18 +29,9 @@ def head(src: Path, dest: Path, rows: int) -> Path:
 def finetune(train: Path, test: Path, *, rows: int, epochs: int, task: str, metrics: list[str], batch_size: int,
              learning_rate: float) -> dict:
     with temporary_server() as (server, tmp):
-        client = server.client(timeout=300)
-        client.start_session(force_restart=True)
-        config = client.set_parameters(task_type=task, epochs=epochs, batch_size=batch_size,
-                                       learning_rate=learning_rate, eval_metrics=metrics)["config"]
-        client.upload_dataset(head(train, tmp / train.name, rows), test)
-        client.preprocess()
-        client.wait_preprocessed()
-        started = time.perf_counter()
-        client.start_training()
-        final = client.wait_trained(poll_s=2)
-        took = time.perf_counter() - started
-    assert final["state"] == "trained", final
+        config, final, took = train_through_api(
+            server.client(timeout=300), head(train, tmp / train.name, rows), test, task_type=task, epochs=epochs,
+            batch_size=batch_size, learning_rate=learning_rate, eval_metrics=metrics)
     return {"model": config["model"], "task": task, "rows": rows, "epochs": epochs, "batch_size": batch_size,
             "learning_rate": learning_rate, "metrics": final["metrics"], "train_seconds": round(took, 1)}
 

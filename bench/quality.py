@@ -22,10 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import tarfile
-import time
 from pathlib import Path
 
-from _common import temporary_server, write_result
+from _common import temporary_server, train_through_api, write_result
 from finetune_eval import head
 
 SAMPLE = Path(__file__).resolve().parents[1] / "training_client" / "sample_data"
@@ -83,19 +82,10 @@ def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | N
     rows = default_rows if rows is None else rows
     train, test = data / train, data / test
     client = server.client(timeout=600)
-    client.start_session(force_restart=True)
-    client.set_parameters(task_type=task, eval_metrics=metrics, **extra)
     subset = head(train, tmp / f"{name}-{train.name}", rows)
     if spread > 1:
         subset = every(subset, tmp / f"{name}-every-{spread}-{train.name}", spread)
-    client.upload_dataset(subset, test)
-    client.preprocess()
-    client.wait_preprocessed()
-    started = time.perf_counter()
-    client.start_training()
-    final = client.wait_trained(poll_s=2)
-    took = time.perf_counter() - started
-    assert final["state"] == "trained", final
+    _, final, took = train_through_api(client, subset, test, task_type=task, eval_metrics=metrics, **extra)
     monitor = client.monitor()
     scored = {}
     if outside and task != "token_classification":

@@ -47,9 +47,9 @@ class SessionLink:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
-                self._refind()
+                self.refind()
 
-    def _refind(self) -> None:
+    def refind(self) -> None:
         try:
             self.handle = find_session_actor()
         except ValueError:  # not recreated yet
@@ -68,7 +68,7 @@ class TrainingProgressSink:
             return bool(ray.get(self.link.handle.training_progress.remote(self.run_id, info, evaluation),
                                 timeout=PROGRESS_TIMEOUT_S))
         except Exception:
-            self.link._refind()
+            self.link.refind()
             return False
 
 

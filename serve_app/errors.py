@@ -9,14 +9,14 @@ from ray.exceptions import RayTaskError
 from train_jobs.errors import InvalidParameters, SessionError
 
 
-def _cause(exc: Exception) -> SessionError:
-    # Errors raised in an actor or task arrive wrapped in RayTaskError.
+def domain_error(exc: Exception) -> Exception:
+    """The SessionError behind `exc` (errors raised in an actor or task arrive wrapped in RayTaskError)."""
     cause = exc.cause if isinstance(exc, RayTaskError) else exc
     return cause if isinstance(cause, SessionError) else exc
 
 
 async def session_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    err = _cause(exc)
+    err = domain_error(exc)
     if isinstance(err, InvalidParameters):
         body = {"detail": err.detail, "message": err.message}
     else:

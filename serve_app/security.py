@@ -17,6 +17,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serve_app.dependencies import Service, get_settings
+from serve_app.errors import domain_error
 from train_jobs.errors import SessionError, WrongKey
 
 FAILURES_PER_SECOND = 5
@@ -83,7 +84,7 @@ async def authorized_key(key: Annotated[str, Path(description="The session key f
     try:
         await service.authorize(key)
     except Exception as e:
-        if isinstance(getattr(e, "cause", e), WrongKey):
+        if isinstance(domain_error(e), WrongKey):
             limiter.record(client_of(request))
         raise
     return key
