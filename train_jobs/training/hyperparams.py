@@ -17,6 +17,7 @@ from train_jobs.specs import Hyperparameters
 
 SMALL_DATA_ROWS = 5_000  # below this, batches of 16: twice the optimiser steps per epoch
 MIN_STEPS = 1_000  # auto epochs aim for at least this many optimiser steps...
+STEPS_PER_LABEL = 30  # ...or this many per label, when there are many labels (each has a head row to learn)...
 MIN_EPOCHS, MAX_EPOCHS = 3, 10  # ...within these bounds
 WARMUP_RATIO = 0.1
 AUTO_PATIENCE = 3  # evaluations without improvement, when epochs is auto and there is validation data
@@ -37,14 +38,21 @@ def learning_rate_for(parameters: Optional[int]) -> float:
     return next(lr for limit, lr in LEARNING_RATES if parameters <= limit)
 
 
+def step_floor(labels: int) -> int:
+    """The optimiser steps auto epochs aim for: more with many labels (bench/hparam_sweep.py measured it)."""
+    return max(MIN_STEPS, STEPS_PER_LABEL * labels)
+
+
 def resolve(config: TrainingConfigParams, train_rows: int, validation_rows: int, validation: bool,
-            parameters: Optional[int], world_size: int = 1) -> Hyperparameters:
-    """Resolve every "auto" field for `train_rows` training rows (after the hold-out) and a model this size."""
+            parameters: Optional[int], labels: int = 0, world_size: int = 1) -> Hyperparameters:
+    """Resolve every "auto" field for `train_rows` training rows (after the hold-out), `labels` labels (0 for
+    regression) and a model this size."""
     auto = [f for f in ("batch_size", "epochs", "learning_rate", "warmup_ratio", "early_stopping_patience")
             if getattr(config, f) == "auto"]
     batch = config.batch_size if config.batch_size != "auto" else (16 if train_rows < SMALL_DATA_ROWS else 32)
     per_epoch = steps_per_epoch(train_rows, batch, world_size)
-    epochs = config.epochs if config.epochs != "auto" else min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
+    wanted = math.ceil(step_floor(labels) / per_epoch)
+    epochs = config.epochs if config.epochs != "auto" else min(MAX_EPOCHS, max(MIN_EPOCHS, wanted))
     patience = config.early_stopping_patience
     if patience == "auto":
         patience = AUTO_PATIENCE if config.epochs == "auto" and validation else None
@@ -60,4 +68,5 @@ def plan(config: TrainingConfigParams, dataset: dict, model_dir: Path) -> Hyperp
     rows = dataset["train"]["rows"]
     uploaded = "validation" in dataset
     held = 0 if uploaded else validation_size(rows, config.validation_split)
-    return resolve(config, rows - held, held, uploaded or held > 0, parameter_count(model_dir))
+    return resolve(config, rows - held, held, uploaded or held > 0, parameter_count(model_dir),
+                   labels=len(dataset.get("labels") or []))

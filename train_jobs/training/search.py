@@ -47,7 +47,7 @@ def trial_spec(spec: TrainingSpec, sampled: dict, trial_dir: Path) -> TrainingSp
     """The run's spec with the sampled values set, "auto" resolved again for them, and the trial's own folders."""
     config = spec.config.model_copy(update={**sampled, "search": None})
     hyper = resolve(config, spec.hyper.train_rows, spec.hyper.validation_rows, spec.validation,
-                    parameter_count(Path(spec.model_dir)))
+                    parameter_count(Path(spec.model_dir)), labels=len(spec.labels))
     return spec.model_copy(update={"config": config, "hyper": hyper, "storage_path": str(trial_dir / "train"),
                                    "results_dir": str(trial_dir / "results")})
 

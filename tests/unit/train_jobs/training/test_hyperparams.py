@@ -9,10 +9,12 @@ from train_jobs.training.hyperparams import (
     MAX_EPOCHS,
     MIN_EPOCHS,
     MIN_STEPS,
+    STEPS_PER_LABEL,
     WARMUP_RATIO,
     learning_rate_for,
     plan,
     resolve,
+    step_floor,
     steps_per_epoch,
 )
 
@@ -25,18 +27,24 @@ def test_learning_rate_follows_model_size(parameters, lr):
     assert learning_rate_for(parameters) == lr
 
 
-@pytest.mark.parametrize("rows, batch, epochs", [
-    (546, 16, MAX_EPOCHS),      # the bundled sample: few steps per epoch, so the most epochs
-    (2_700, 16, 6),             # STS-B 3,000 rows less the hold-out: ceil(1000 / 169)
-    (3_600, 16, 5),             # SST-2 4,000 rows less the hold-out
-    (9_003, 32, 4),             # BANKING77
-    (60_000, 32, MIN_EPOCHS),   # plenty of steps in one epoch: the floor
+@pytest.mark.parametrize("rows, labels, batch, epochs", [
+    (546, 5, 16, MAX_EPOCHS),      # the bundled sample: few steps per epoch, so the most epochs
+    (2_700, 0, 16, 6),             # STS-B 3,000 rows less the hold-out: ceil(1000 / 169)
+    (3_600, 2, 16, 5),             # SST-2 4,000 rows less the hold-out
+    (9_003, 77, 32, 9),            # BANKING77: 77 labels raise the floor to 2,310 steps, ceil(2310 / 282)
+    (9_003, 2, 32, 4),             # the same rows with two labels: ceil(1000 / 282)
+    (60_000, 2, 32, MIN_EPOCHS),   # plenty of steps in one epoch: the floor
 ])
-def test_auto_batch_and_epochs_follow_the_data_size(rows, batch, epochs):
-    hp = resolve(TrainingConfigParams(), rows, 0, True, MINILM)
+def test_auto_batch_and_epochs_follow_the_data_size(rows, labels, batch, epochs):
+    hp = resolve(TrainingConfigParams(), rows, 0, True, MINILM, labels=labels)
     assert (hp.batch_size, hp.epochs) == (batch, epochs)
     assert hp.steps_per_epoch == steps_per_epoch(rows, batch, 1)
-    assert hp.epochs == MAX_EPOCHS or hp.epochs == MIN_EPOCHS or hp.epochs * hp.steps_per_epoch >= MIN_STEPS
+    assert hp.epochs in (MAX_EPOCHS, MIN_EPOCHS) or hp.epochs * hp.steps_per_epoch >= step_floor(labels)
+
+
+def test_the_step_floor_grows_with_many_labels_only():
+    assert step_floor(0) == step_floor(2) == step_floor(MIN_STEPS // STEPS_PER_LABEL) == MIN_STEPS
+    assert step_floor(77) == 77 * STEPS_PER_LABEL > MIN_STEPS
 
 
 def test_values_set_by_the_user_are_used_as_given():
@@ -57,11 +65,13 @@ def test_auto_resolves_warmup_and_patience_only_with_validation():
 
 
 def test_plan_holds_validation_rows_out_of_train_unless_a_file_came():
-    dataset = {"train": {"rows": 607}, "test": {"rows": 200}}
+    dataset = {"train": {"rows": 607}, "test": {"rows": 200}, "labels": [f"intent{i}" for i in range(77)]}
     from train_jobs.models.lookup import bundled_model_dir
 
     hp = plan(TrainingConfigParams(), dataset, bundled_model_dir())
     assert (hp.train_rows, hp.validation_rows, hp.learning_rate) == (546, 61, 1e-4)
+    # BANKING77's size: its 77 labels (from the upload's summary) raise the step floor.
+    assert plan(TrainingConfigParams(), {**dataset, "train": {"rows": 10_003}}, bundled_model_dir()).epochs == 9
     hp = plan(TrainingConfigParams(), {**dataset, "validation": {"rows": 50}}, bundled_model_dir())
     assert (hp.train_rows, hp.validation_rows) == (607, 0)
     hp = plan(TrainingConfigParams(validation_split=0), dataset, bundled_model_dir())
