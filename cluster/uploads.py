@@ -57,9 +57,11 @@ class _Parts:
                 "on_headers_finished": self._headers_finished, "on_part_data": self._data,
                 "on_part_end": self._close, "on_end": self._end}
 
-    def too_large(self, what: str) -> TooLarge:
-        return TooLarge(f"{what}: larger than the {self.limit_bytes / MiB:g} MiB upload limit; "
-                        f"raise {self.setting} in the server config or upload a smaller file")
+    def too_large(self, what: str, limit_bytes: Optional[int] = None) -> TooLarge:
+        limit = f"{(limit_bytes or self.limit_bytes) / MiB:g} MiB"
+        return TooLarge(f"{what}: larger than the {limit} upload limit" +
+                        (f" for {len(self.dest)} files of {self.limit_bytes / MiB:g} MiB" if limit_bytes else "") +
+                        f"; raise {self.setting} in the server config or upload a smaller file")
 
     def _begin(self) -> None:
         self._headers, self._field, self._size = {}, None, 0
@@ -134,7 +136,7 @@ async def save_parts(body: UploadStream, dest: Destinations, limit_bytes: int, s
         async for chunk in body.chunks:
             seen += len(chunk)
             if seen > budget:
-                raise parts.too_large("the request body")
+                raise parts.too_large("the request body", budget)
             parser.write(chunk)
         parser.finalize()
         if not parts.ended:
