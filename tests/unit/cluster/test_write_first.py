@@ -14,6 +14,7 @@ import pytest
 from helpers import fill, small_disk
 from test_session_machine import Harness, cache_meta
 
+from cluster.jobs import discard_checkpoints
 from cluster.session_record import SessionRecord, State
 from cluster.state_writer import LatestWriter
 
@@ -157,3 +158,15 @@ def test_a_queued_progress_snapshot_never_overwrites_a_newer_state_change(tmp_pa
         writer.write(f"state {i}".encode())
     time.sleep(0.2)
     assert (tmp_path / "session.json").read_text() == "state 199"
+
+
+def test_a_failed_runs_checkpoints_are_discarded_to_free_the_space_to_record_it(h):
+    _, spec = h.training()
+    partial = Path(spec.storage_path) / "checkpoint_000002"
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors").write_bytes(b"half a model")
+    (Path(spec.search_dir) / "trial_0").mkdir(parents=True)
+    Path(spec.results_dir).mkdir(parents=True)
+    discard_checkpoints(spec)
+    assert not Path(spec.storage_path).exists() and not Path(spec.search_dir).exists()
+    assert Path(spec.results_dir).is_dir()
