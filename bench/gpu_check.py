@@ -27,6 +27,7 @@ import ray
 
 from cluster.service import TrainingService
 from cluster.settings import Settings
+from cluster.uploads import UploadStream
 
 WORDS = {"pos": ["great", "superb", "moving", "brilliant"], "neg": ["awful", "dull", "tedious", "clumsy"]}
 
@@ -73,14 +74,21 @@ def build_model(dest: Path, tokenizer_dir: Path):
     return config
 
 
-class FileUpload:
-    """A local file in the shape the service takes an uploaded file part (name and async chunked reads)."""
+BOUNDARY = "gpu-check-boundary"
 
-    def __init__(self, path: Path):
-        self.filename, self._file = path.name, open(path, "rb")
 
-    async def read(self, size: int = -1) -> bytes:
-        return self._file.read(size)
+def file_form(**files: Path) -> UploadStream:
+    """Local files as the multipart body the service streams to disk, sent in chunks as a client sends them."""
+    async def chunks():
+        for field, path in files.items():
+            yield (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="{path.name}"'
+                   '\r\n\r\n').encode()
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            yield b"\r\n"
+        yield f"--{BOUNDARY}--\r\n".encode()
+    return UploadStream(f"multipart/form-data; boundary={BOUNDARY}", chunks())
 
 
 async def wait(service: TrainingService, state: str, timeout: float) -> dict:
@@ -98,7 +106,7 @@ async def drive(service: TrainingService, args, data: Path) -> tuple[dict, list,
     key = (await service.start_session(True))["key"]
     await service.update_parameters(key, {"model": "minilm-size-bert", "epochs": args.epochs,
                                           "batch_size": args.batch_size, "eval_metrics": ["accuracy", "f1"]})
-    await service.upload_dataset(key, FileUpload(data / "train.csv"), FileUpload(data / "test.csv"))
+    await service.upload_dataset(key, file_form(train_file=data / "train.csv", test_file=data / "test.csv"))
     timings = {}
     start = time.perf_counter()
     await service.preprocess(key)

@@ -18,7 +18,7 @@ from typing import Any, Optional
 import ray
 
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
-from train_jobs.files import atomic_write_json
+from train_jobs.files import atomic_write_json, remove_tree
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
 
 FINISH_RETRY_S = 120
@@ -139,10 +139,20 @@ class TrainingJob:
         except Exception as e:
             traceback.print_exc()
             outcome = {"error": short_error(e)}
-        # On disk first: a session actor that is gone now reads it when it comes back.
-        atomic_write_json(Path(spec.outcome_file), outcome)
+            discard_checkpoints(spec)
+        try:  # on disk first: a session actor that is gone now reads it when it comes back
+            atomic_write_json(Path(spec.outcome_file), outcome)
+        except OSError:  # a full disk: the session is still told, and records it if it can
+            traceback.print_exc()
         link.deliver(lambda s: s.finish_training.remote(spec.run_id, outcome))
         ray.actor.exit_actor()
+
+
+def discard_checkpoints(spec: TrainingSpec) -> None:
+    """A failed run offers no model, so its checkpoints go (a partial one too, when the disk filled up while
+    writing it), which frees the space to record the failure."""
+    remove_tree(Path(spec.storage_path))
+    remove_tree(Path(spec.search_dir))
 
 
 def launch(job_cls, session, spec) -> None:

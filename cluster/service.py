@@ -6,6 +6,7 @@ a script or a test can drive the server's work without HTTP (bench/gpu_check.py 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -16,8 +17,8 @@ from cluster.resources import check_resources
 from cluster.session_client import SessionClient
 from cluster.settings import Settings
 from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task
-from cluster.uploads import Upload, save_upload, staged_name
-from train_jobs.errors import InvalidParameters, NotFound
+from cluster.uploads import MiB, UploadStream, save_parts, staged_name
+from train_jobs.errors import NotFound
 from train_jobs.files import remove_tree
 from train_jobs.models.importer import catalogue, catalogue_name, check_directory_source
 
@@ -64,19 +65,17 @@ class TrainingService:
         return await self.session.call(lambda s: s.update_config.remote(key, patch))
 
     # ---- dataset ------------------------------------------------------------------------
-    async def upload_dataset(self, key: str, train_file: Upload, test_file: Upload,
-                             validation_file: Optional[Upload] = None) -> dict:
-        """Stage the files, check them off the replica, then swap them in as the dataset: all or nothing."""
+    async def upload_dataset(self, key: str, body: UploadStream) -> dict:
+        """Stream the files to staging, check them off the replica, then swap them in as the dataset: all or
+        nothing."""
         target = await self.session.call(lambda s: s.begin_upload.remote(key))
         staging = Path(target["staging"])
         staging.mkdir(parents=True)
         try:
-            files = {}
-            uploads = {"train": train_file, "test": test_file, "validation": validation_file}
-            for split, upload in ((s, u) for s, u in uploads.items() if u is not None):
-                path = await save_upload(upload, staging / staged_name(split, upload.filename), f"{split}_file",
-                                         self.settings.max_upload_bytes)
-                files[split] = (str(path), upload.filename)
+            dest = {f"{split}_file": partial(_staged, staging, split) for split in ("train", "test", "validation")}
+            saved = await save_parts(body, dest, self.settings.max_upload_bytes, "max_upload_mb",
+                                     required=("train_file", "test_file"))
+            files = {field.removesuffix("_file"): (str(path), name) for field, (path, name) in saved.items()}
             summary = await inspect_upload_task.remote(files, target["task_type"])
             return await self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary))
         finally:
@@ -119,7 +118,7 @@ class TrainingService:
         return path, f"results-{art['session_id'][:8]}.tar.gz"
 
     # ---- models -------------------------------------------------------------------------
-    async def import_model(self, key: str, model_type: str, model_name: str, file: Optional[Upload]) -> dict:
+    async def import_model(self, key: str, model_type: str, model_name: str, body: UploadStream) -> dict:
         """Check the source here (fast refusals), stage an archive, then import in a job actor."""
         await self.authorize(key)
         name = catalogue_name(model_type, model_name)
@@ -127,13 +126,10 @@ class TrainingService:
         if model_type == "directory":
             model_name = str(check_directory_source(model_name, self.settings.allowed_import_roots))
         if model_type == "archive":
-            if file is None:
-                raise InvalidParameters("model_type=archive needs the archive as multipart field 'file'",
-                                        field="file")
             archive = self.layout.model_upload()
             archive.parent.mkdir(parents=True, exist_ok=True)
-            await save_upload(file, archive, "file", int(self.settings.max_model_upload_mb * (1 << 20)),
-                              setting="max_model_upload_mb")
+            await save_parts(body, {"file": lambda _: archive}, int(self.settings.max_model_upload_mb * MiB),
+                             "max_model_upload_mb", required=("file",))
         try:
             spec = await self.session.call(lambda s: s.begin_import.remote(
                 key, name, model_type, model_name, str(archive) if archive else None))
@@ -161,3 +157,7 @@ class TrainingService:
         if not dest.is_file():
             await build_catalogue_archive_task.remote(entry["path"], str(dest), tokenizer)
         return dest
+
+
+def _staged(staging: Path, split: str, filename: str) -> Path:
+    return staging / staged_name(split, filename)

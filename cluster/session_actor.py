@@ -7,6 +7,7 @@ a killed or restarted actor comes back with the same session.
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import ray
@@ -17,6 +18,8 @@ from cluster.session_record import SessionRecord
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
 from cluster.state_writer import LatestWriter
 from train_jobs.files import read_json
+
+log = logging.getLogger(__name__)
 
 
 def job_alive(name: str) -> bool:
@@ -44,15 +47,35 @@ class SessionActor(SessionMachine):
         raw = read_json(config.layout.state_file)
         # Fields added to the config since this record was written take their defaults.
         super().__init__(config, SessionRecord(**raw) if raw else None, self._write, job_alive, stop_job)
-        for spec in self.recover_interrupted_jobs():  # a run cut off by a restart goes on from its checkpoint
+        self._recovered = False
+        self._recover()
+
+    def _recover(self) -> None:
+        """Record what a restart cut off; a run goes on from its checkpoint. When that cannot be written (a full
+        disk), the actor starts all the same, serving the record as it is on disk, and tries again at /status."""
+        try:
+            specs = self.recover_interrupted_jobs()
+        except OSError:
+            log.exception("could not record the jobs a restart interrupted; trying again at the next /status")
+            return
+        self._recovered = True
+        for spec in specs:
             launch(TrainingJob, ray.get_runtime_context().current_actor, spec)
 
+    def status(self) -> dict:
+        if not self._recovered:
+            self._recover()
+        return super().status()
+
     def _write(self, record: Optional[SessionRecord], wait: bool) -> None:
-        """State changes wait until they are on disk; live progress does not, so /status never queues
-        behind the disk while training loads the machine."""
-        version = self._writer.submit(record.model_dump_json(indent=1).encode() if record else None)
+        """State changes are written before the call returns, raising what the disk raised (the machine then
+        keeps its old state); live progress is not waited for, so /status never queues behind the disk while
+        training loads the machine."""
+        data = record.model_dump_json(indent=1).encode() if record else None
         if wait:
-            self._writer.flush(version)
+            self._writer.write(data)
+        else:
+            self._writer.submit(data)
 
 
 def session_actor_handle(settings: Settings):

@@ -2,11 +2,12 @@
 
 `SessionMachine` (session_machine.py) adds the jobs. Each method is one atomic
 step: the actor that wraps the machine runs one method at a time. Every state
-change is handed to `persist` before the method returns.
+change is handed to `persist` before the method returns, and counts only once written (`write_first`).
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import secrets
@@ -29,8 +30,32 @@ from train_jobs.models.lookup import max_positions, resolve_model
 from train_jobs.training.hyperparams import plan
 
 NOT_BUSY = [s for s in State if s not in BUSY]
-# persist(record or None, wait): write the record (None: there is no session).
+# persist(record or None, wait): write the record (None: there is no session); with wait, raise what the disk raised.
 Persist = Callable[[Optional[SessionRecord], bool], None]
+_NO_STEP = object()
+
+
+def _copy(record: Optional[SessionRecord]) -> Optional[SessionRecord]:
+    return record.model_copy(deep=True) if record else None
+
+
+def write_first(method):
+    """A state change counts only once it is on disk: if the step fails (its write raised on a full disk, say),
+    the record goes back to what it was before the step, or to what the step last wrote, and the error goes on.
+    Steps called from a step leave that to the outer one."""
+    @functools.wraps(method)
+    def step(self, *args, **kwargs):
+        if self._undo is not _NO_STEP:
+            return method(self, *args, **kwargs)
+        self._undo = _copy(self.record)
+        try:
+            return method(self, *args, **kwargs)
+        except Exception:
+            self.record = self._undo
+            raise
+        finally:
+            self._undo = _NO_STEP
+    return step
 
 
 class SessionCore:
@@ -40,9 +65,12 @@ class SessionCore:
         self.layout: Layout = settings.layout
         self.record = record
         self._persist, self._job_alive, self._stop_job = persist, job_alive, stop_job
+        self._undo = _NO_STEP  # inside a write_first step: the record to go back to if it fails
 
     def _save(self, wait: bool = True) -> None:
         self._persist(self.record, wait)
+        if wait and self._undo is not _NO_STEP:
+            self._undo = _copy(self.record)  # on disk now: a later failure in this step goes back to here
 
     # ---- guards -----------------------------------------------------------------------
     def _session(self, key: str) -> SessionRecord:
@@ -76,6 +104,7 @@ class SessionCore:
     def status(self) -> dict:
         return status_of(self.record)
 
+    @write_first
     def start(self, force: bool) -> dict:
         if self.record is not None and not force:
             raise WrongState("a session is already active", state=self.record.state.value,
@@ -86,7 +115,11 @@ class SessionCore:
         self.record = SessionRecord(session_id=session_id, key=secrets.token_urlsafe(32),
                                     message="session started; upload a dataset with /upload_dataset/{key}")
         self.layout.session_dir(session_id).mkdir(parents=True, exist_ok=True)
-        self._save()
+        try:
+            self._save()
+        except Exception:
+            remove_tree(self.layout.session_dir(session_id))
+            raise
         return {**self.status(), "key": self.record.key}
 
     def _wipe(self) -> None:
@@ -102,6 +135,7 @@ class SessionCore:
     def authorize(self, key: str) -> None:
         self._session(key)
 
+    @write_first
     def restart(self, key: str) -> dict:
         """`force_restart` from a keyed route: only the key holder may wipe the session."""
         self._session(key)
@@ -121,6 +155,7 @@ class SessionCore:
             reply["resolved"] = plan(r.config, r.dataset, model_dir).model_dump()
         return reply
 
+    @write_first
     def update_config(self, key: str, patch: dict) -> dict:
         r = self._session(key)
         self._require(r, NOT_BUSY, "change the config", "wait for it to finish or call /training/stop first")
@@ -148,6 +183,7 @@ class SessionCore:
         self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
         return {"staging": str(self.layout.staging_dir(r.session_id)), "task_type": r.config.task_type}
 
+    @write_first
     def set_dataset(self, key: str, staged_dir: str, summary: dict) -> dict:
         """Swap in a complete, validated upload (a whole folder, renamed atomically)."""
         r = self._session(key)
@@ -164,7 +200,11 @@ class SessionCore:
         held = f", {summary['validation']['rows']} validation rows" if "validation" in summary else ""
         r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows"
                      f"{held}, {labels}; call /preprocess next")
-        self._save()
+        try:
+            self._save()
+        except Exception:
+            remove_tree(target)  # the session keeps the dataset it had
+            raise
         if old and old.get("dir"):
             remove_tree(Path(old["dir"]))
         return {**self.status(), "dataset": r.dataset}
@@ -186,6 +226,7 @@ class SessionCore:
         return {"session_id": r.session_id, **r.artifacts.model_dump(),
                 "model_archive_dest": str(self.layout.model_archive(r.session_id, r.training.id))}
 
+    @write_first
     def set_artifact(self, key: str, field: str, path: str) -> None:
         r = self._session(key)
         setattr(r.artifacts, field, path)

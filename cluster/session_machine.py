@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from cluster.session_core import write_first
 from cluster.session_record import TRAINABLE, State
 from cluster.session_runs import SessionRuns
 from train_jobs.data.cache import reusable_cache
@@ -26,6 +27,7 @@ from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
 
 class SessionMachine(SessionRuns):
     # ---- preprocessing ----------------------------------------------------------------
+    @write_first
     def begin_preprocess(self, key: str) -> Optional[PreprocessSpec]:
         """The job to launch, or None when a finished cache answers at once (no job needed)."""
         r = self._session(key)
@@ -65,6 +67,7 @@ class SessionMachine(SessionRuns):
             r.preprocess.progress, r.preprocess.message = round(progress, 4), message
             self._save(wait=False)
 
+    @write_first
     def finish_preprocess(self, job_id: str, cache: Optional[dict], error: Optional[str]) -> None:
         r = self.record
         if not r or r.preprocess.id != job_id or r.state != State.preprocessing:
@@ -82,6 +85,7 @@ class SessionMachine(SessionRuns):
         self._save()
 
     # ---- model import ---------------------------------------------------------------------
+    @write_first
     def begin_import(self, key: str, name: str, model_type: str, model_name: str,
                      archive_path: Optional[str] = None) -> ImportSpec:
         r = self._session(key)
@@ -103,6 +107,7 @@ class SessionMachine(SessionRuns):
             r.imports.progress, r.imports.message = round(progress, 4), message
             self._save(wait=False)
 
+    @write_first
     def finish_import(self, job_id: str, entry: Optional[dict], error: Optional[str]) -> None:
         r = self.record
         if not r or r.imports.id != job_id or r.imports.status != "running":
@@ -122,6 +127,7 @@ class SessionMachine(SessionRuns):
         return r.imports.name if r.imports.status == "done" else None
 
     # ---- jobs that could not run ------------------------------------------------------------
+    @write_first
     def abort_job(self, job_id: str, error: str) -> None:
         """A job that could not be launched fails at once rather than staying busy forever."""
         r = self.record
@@ -132,6 +138,7 @@ class SessionMachine(SessionRuns):
         elif r and r.imports.id == job_id:
             self.finish_import(job_id, None, error)
 
+    @write_first
     def recover_interrupted_jobs(self) -> list[TrainingSpec]:
         """Work whose actor died with Ray (or was killed) is never left running: a run that ended meanwhile is
         recorded from its outcome file, one cut off resumes from its checkpoint (returned: the caller launches

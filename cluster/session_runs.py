@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from cluster.session_core import SessionCore
+from cluster.session_core import SessionCore, write_first
 from cluster.session_record import TRAINABLE, SessionRecord, State
 from train_jobs.errors import InvalidParameters, WrongState
 from train_jobs.models.lookup import resolve_model
@@ -22,6 +22,7 @@ class SessionRuns(SessionCore):
     _last_progress_save = 0.0
 
     # ---- training -----------------------------------------------------------------------
+    @write_first
     def begin_training(self, key: str, resume: bool = False) -> TrainingSpec:
         """A new run on the preprocessed data; with `resume`, the stopped run going on from its checkpoint."""
         r = self._session(key)
@@ -98,6 +99,7 @@ class SessionRuns(SessionCore):
             r.training.trials = trials
             self._save(wait=False)
 
+    @write_first
     def finish_training(self, run_id: str, outcome: dict) -> None:
         r = self.record
         if not r or r.training.id != run_id or r.state != State.training:
@@ -122,6 +124,7 @@ class SessionRuns(SessionCore):
             r.message = "training finished; download the model with /download_model/{key}"
         self._save()
 
+    @write_first
     def request_stop(self, key: str) -> dict:
         r = self._session(key)
         self._require(r, [State.training], "stop training", "there is no training run to stop")

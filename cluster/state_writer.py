@@ -1,45 +1,58 @@
-"""The session file's writer: the newest snapshot, persisted from a background thread."""
+"""The session file's writer: state changes written at once, live progress from a background thread."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Optional
 
 from train_jobs.files import atomic_write_bytes
 
+log = logging.getLogger(__name__)
+
 
 class LatestWriter:
-    """Persists the newest snapshot of one file from a background thread.
+    """Persists the newest snapshot of one file.
 
-    Writers hand over bytes and go on; snapshots that arrive while a write is in
-    flight are coalesced, so a slow disk never holds up the caller. `flush(v)`
-    waits until snapshot `v` (or a newer one) is durably on disk.
+    `write` is synchronous: a state change is on disk when it returns, or the caller
+    gets the error (a full disk) and keeps its old state. `submit` hands live progress
+    to a background thread and goes on, so a slow disk never holds up /status;
+    snapshots queued while a write is in flight are coalesced, and one older than
+    what is already on disk is dropped. A failed background write is logged only:
+    the next state change writes the whole record again.
     """
 
     def __init__(self, path: Path):
         self.path = path
         self._cond = threading.Condition()
+        self._disk = threading.Lock()  # one write at a time, so versions reach the disk in order
         self._pending: tuple[int, Optional[bytes]] | None = None
-        self._submitted = 0
+        self._version = 0
         self._written = 0
-        self._error: Optional[BaseException] = None
         threading.Thread(target=self._run, name=f"writer:{path.name}", daemon=True).start()
 
-    def submit(self, data: Optional[bytes]) -> int:
-        """Queue `data` (None removes the file); returns its version for `flush`."""
-        with self._cond:
-            self._submitted += 1
-            self._pending = (self._submitted, data)
-            self._cond.notify_all()
-            return self._submitted
+    def write(self, data: Optional[bytes]) -> None:
+        """Write `data` now (None removes the file); raises what the disk raised."""
+        with self._disk:
+            with self._cond:
+                self._version += 1
+                version = self._version
+            self._store(data)
+            self._written = version
 
-    def flush(self, version: int) -> None:
+    def submit(self, data: Optional[bytes]) -> None:
+        """Queue `data` for the background thread."""
         with self._cond:
-            self._cond.wait_for(lambda: self._written >= version or self._error is not None)
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error
+            self._version += 1
+            self._pending = (self._version, data)
+            self._cond.notify_all()
+
+    def _store(self, data: Optional[bytes]) -> None:
+        if data is None:
+            self.path.unlink(missing_ok=True)
+        else:
+            atomic_write_bytes(self.path, data)
 
     def _run(self) -> None:
         while True:
@@ -47,14 +60,11 @@ class LatestWriter:
                 self._cond.wait_for(lambda: self._pending is not None)
                 version, data = self._pending
                 self._pending = None
-            try:
-                if data is None:
-                    self.path.unlink(missing_ok=True)
-                else:
-                    atomic_write_bytes(self.path, data)
-            except BaseException as e:  # surfaced to the next flush()
-                with self._cond:
-                    self._error = e
-            with self._cond:
-                self._written = version
-                self._cond.notify_all()
+            with self._disk:
+                if version < self._written:
+                    continue  # a state change written since holds everything this snapshot did
+                try:
+                    self._store(data)
+                    self._written = version
+                except Exception:
+                    log.exception("could not write live progress to %s", self.path)

@@ -1,43 +1,157 @@
-"""Streaming an uploaded file to the staging folder, with a size limit."""
+"""Streaming a multipart upload straight to its staging files, under a size limit.
+
+The body is parsed as it arrives (python-multipart's parser), so no part is
+spooled anywhere first, and the limit holds whatever Content-Length says: a
+chunked body has none.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import BinaryIO, Optional
 
-from train_jobs.errors import BadDataset, TooLarge
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
-CHUNK = 1 << 20
+from train_jobs.errors import BadDataset, InvalidParameters, TooLarge
+
+MiB = 1 << 20
+FORM_OVERHEAD = MiB  # part headers and boundaries, on top of the files themselves
+MAX_HEADER_BYTES = 16 << 10
+# field -> where its file goes, given the client's file name
+Destinations = dict[str, Callable[[str], Path]]
 
 
-class Upload(Protocol):
-    """A file part of a multipart request (Starlette's UploadFile is one)."""
+@dataclass
+class UploadStream:
+    """A request body as it arrives: its Content-Type header and its chunks."""
 
-    filename: Optional[str]
+    content_type: str
+    chunks: AsyncIterator[bytes]
 
-    async def read(self, size: int = -1) -> bytes: ...
+
+def body_limit(limit_bytes: int, files: int) -> int:
+    """The most a multipart body carrying `files` files of at most `limit_bytes` each may hold."""
+    return files * limit_bytes + FORM_OVERHEAD
 
 
-async def save_upload(upload: Upload, dest: Path, field: str, limit_bytes: int,
-                      setting: str = "max_upload_mb") -> Path:
-    """Copy `upload` to `dest` chunk by chunk; refuse it once it passes `limit_bytes` (the server `setting`),
-    leaving nothing behind."""
-    if not upload.filename:
-        raise BadDataset(f"{field}: no file given; send it as multipart form field '{field}'")
-    size = 0
+class _Parts:
+    """python-multipart's callbacks: each part named in `dest` is written to its file as its bytes come."""
+
+    def __init__(self, dest: Destinations, limit_bytes: int, setting: str):
+        self.dest, self.limit_bytes, self.setting = dest, limit_bytes, setting
+        self.saved: dict[str, tuple[Path, str]] = {}
+        self.ended = False
+        self._headers: dict[bytes, bytes] = {}
+        self._name = self._value = b""
+        self._field: Optional[str] = None
+        self._out: Optional[BinaryIO] = None
+        self._size = 0
+
+    def callbacks(self) -> dict:
+        return {"on_part_begin": self._begin, "on_header_field": self._header_field,
+                "on_header_value": self._header_value, "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished, "on_part_data": self._data,
+                "on_part_end": self._close, "on_end": self._end}
+
+    def too_large(self, what: str, limit_bytes: Optional[int] = None) -> TooLarge:
+        limit = f"{(limit_bytes or self.limit_bytes) / MiB:g} MiB"
+        return TooLarge(f"{what}: larger than the {limit} upload limit" +
+                        (f" for {len(self.dest)} files of {self.limit_bytes / MiB:g} MiB" if limit_bytes else "") +
+                        f"; raise {self.setting} in the server config or upload a smaller file")
+
+    def _begin(self) -> None:
+        self._headers, self._field, self._size = {}, None, 0
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+        self._check_header()
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+        self._check_header()
+
+    def _check_header(self) -> None:
+        if len(self._name) + len(self._value) > MAX_HEADER_BYTES:
+            raise BadDataset(f"a multipart part header is longer than {MAX_HEADER_BYTES} bytes")
+
+    def _header_end(self) -> None:
+        self._headers[self._name.strip().lower()] = self._value.strip()
+        self._name = self._value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        field = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename", b"").decode("utf-8", "replace")
+        if field not in self.dest or not filename:  # a plain field, an empty file input or a part not asked for
+            return
+        if field in self.saved:
+            raise BadDataset(f"{field} was sent twice; send each file once")
+        path = self.dest[field](filename)
+        self._out = open(path, "wb")
+        self._field = field
+        self.saved[field] = (path, filename)
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._out is None:
+            return  # read and dropped: the whole body's limit still counts it
+        self._size += end - start
+        if self._size > self.limit_bytes:
+            raise self.too_large(self._field)
+        self._out.write(data[start:end])
+
+    def _close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def _end(self) -> None:
+        self.ended = True
+
+    def discard(self) -> None:
+        self._close()
+        for path, _ in self.saved.values():
+            path.unlink(missing_ok=True)
+
+
+def _boundary(content_type: str) -> bytes:
+    kind, options = parse_options_header(content_type)
+    if kind != b"multipart/form-data" or not options.get(b"boundary"):
+        raise InvalidParameters("send the files as a multipart/form-data body (curl -F field=@file)")
+    return options[b"boundary"]
+
+
+async def save_parts(body: UploadStream, dest: Destinations, limit_bytes: int, setting: str = "max_upload_mb",
+                     required: tuple[str, ...] = ()) -> dict[str, tuple[Path, str]]:
+    """Write the file parts named in `dest` to their paths as the body streams in; returns field -> (path, the
+    client's file name). Past `limit_bytes` in one file, or past what the files may take together in the whole
+    body, reading stops with 413 naming the server `setting`. Any failure leaves no file behind."""
+    parts = _Parts(dest, limit_bytes, setting)
+    parser = MultipartParser(_boundary(body.content_type), parts.callbacks())
+    budget, seen = body_limit(limit_bytes, len(dest)), 0
     try:
-        with open(dest, "wb") as out:
-            while chunk := await upload.read(CHUNK):
-                size += len(chunk)
-                if size > limit_bytes:
-                    raise TooLarge(f"{field}: larger than the {limit_bytes // (1024 * 1024)} MiB upload limit; "
-                                   f"raise {setting} in the server config or upload a smaller file")
-                out.write(chunk)
+        async for chunk in body.chunks:
+            seen += len(chunk)
+            if seen > budget:
+                raise parts.too_large("the request body", budget)
+            parser.write(chunk)
+        parser.finalize()
+        if not parts.ended:
+            raise BadDataset("the multipart body ended before its closing boundary; send it again")
+        for field in required:
+            if field not in parts.saved:
+                raise InvalidParameters(f"{field}: no file given; send it as multipart form field '{field}'",
+                                        field=field)
+    except MultipartParseError as e:
+        parts.discard()
+        raise BadDataset(f"the multipart body could not be read: {e}") from None
     except BaseException:
-        dest.unlink(missing_ok=True)
+        parts.discard()
         raise
-    return dest
+    return parts.saved
 
 
 def staged_name(stem: str, filename: Optional[str]) -> str:

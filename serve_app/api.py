@@ -5,17 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
-from serve_app.errors import session_error_handler
+from serve_app.errors import HANDLED, session_error_handler
 from serve_app.routes import artifacts, dataset, models, session, training
-from train_jobs.errors import SessionError
 
 
 async def refuse_oversized_uploads(request: Request, call_next):
-    """Refuse an upload by its Content-Length before a byte of it is read or spooled."""
+    """Refuse an upload by its Content-Length before a byte of it is read (the stream is counted too, so a
+    chunked body without one is stopped at the limit all the same)."""
     if request.url.path.startswith("/upload_dataset/"):
         settings = get_settings()
-        limit = 3 * settings.max_upload_bytes + (1 << 20)  # train, test, validation, plus form overhead
+        limit = body_limit(settings.max_upload_bytes, 3)  # train, test, validation, plus form overhead
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             message = (f"upload of {int(length) // (1 << 20)} MiB exceeds the limit "
@@ -33,6 +34,7 @@ def create_app() -> FastAPI:
     api.include_router(session.health)
     for module in (session, dataset, training, artifacts, models):
         api.include_router(module.router)
-    api.add_exception_handler(SessionError, session_error_handler)
+    for kind in HANDLED:
+        api.add_exception_handler(kind, session_error_handler)
     api.middleware("http")(refuse_oversized_uploads)
     return api

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from cluster.service import TrainingService
 from cluster.settings import Settings
+from cluster.uploads import UploadStream
 
 _service: Optional[TrainingService] = None
 
@@ -30,3 +31,12 @@ def get_settings() -> Settings:
 
 
 Service = Annotated[TrainingService, Depends(get_service)]
+
+
+def upload_stream(request: Request) -> UploadStream:
+    """The request body, not yet read: the upload routes stream it to disk themselves (an UploadFile parameter
+    would have Starlette spool each file whole before the route runs, past any limit)."""
+    return UploadStream(request.headers.get("content-type", ""), request.stream())
+
+
+UploadBody = Annotated[UploadStream, Depends(upload_stream)]

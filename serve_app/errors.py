@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from ray.exceptions import RayTaskError
 
-from train_jobs.errors import InvalidParameters, SessionError
+from serve_app.dependencies import get_settings
+from train_jobs.errors import InvalidParameters, SessionError, storage_full
+
+# What the handler answers: session errors, and a full disk (an OSError here or in an actor) as 507. Any other
+# OSError is re-raised: a 500, which is always a bug.
+HANDLED = (SessionError, OSError, RayTaskError)
 
 
-def domain_error(exc: Exception) -> Exception:
-    """The SessionError behind `exc` (errors raised in an actor or task arrive wrapped in RayTaskError)."""
+def domain_error(exc: Exception, root: Optional[str] = None) -> Exception:
+    """The SessionError behind `exc` (errors raised in an actor or task arrive wrapped in RayTaskError), a
+    StorageFull naming the storage root (this replica's, by default) for a full disk, or `exc` itself."""
     cause = exc.cause if isinstance(exc, RayTaskError) else exc
-    return cause if isinstance(cause, SessionError) else exc
+    if isinstance(cause, SessionError):
+        return cause
+    return storage_full(cause, root if root is not None else get_settings().storage_root) or exc
 
 
 async def session_error_handler(request: Request, exc: Exception) -> JSONResponse:
     err = domain_error(exc)
+    if not isinstance(err, SessionError):
+        raise exc
     if isinstance(err, InvalidParameters):
         body = {"detail": err.detail, "message": err.message}
     else:

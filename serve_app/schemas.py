@@ -107,9 +107,19 @@ _MEANING = {
     409: "wrong state: `state` says which, `hint` names the call to make first",
     413: "an upload over the size limit",
     422: "invalid parameters: FastAPI's `detail` array",
+    507: "the storage root is full: the message names it; free space there (nothing was changed)",
 }
 
 
 def errors(*codes: int) -> dict:
     """The `responses=` entry declaring these error statuses with their body."""
     return {code: {"model": ErrorBody, "description": _MEANING[code]} for code in codes}
+
+
+def multipart_files(required: tuple[str, ...] = (), **fields: str) -> dict:
+    """The `openapi_extra=` entry declaring a multipart body of binary file parts (field=description), for routes
+    that stream the body themselves: with no UploadFile parameters, FastAPI would not list them."""
+    binary = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
+    schema = {"type": "object", "properties": {name: {**binary, "description": text} for name, text in fields.items()},
+              **({"required": list(required)} if required else {})}
+    return {"requestBody": {"required": bool(required), "content": {"multipart/form-data": {"schema": schema}}}}

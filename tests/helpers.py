@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import shutil
+import subprocess
 import tarfile
 import time
 from pathlib import Path
+
+import pytest
 
 from training_client import TrainingModuleClient, TrainingModuleError
 
@@ -48,3 +54,32 @@ def prepared_session(server, tmp_path, files, **config) -> TrainingModuleClient:
     client.preprocess()
     client.wait_preprocessed()
     return client
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str = "4m"):
+    """A tmpfs of `size` mounted at `path`, for a real full disk (ENOSPC); unmounted after. Mounting needs
+    root (or CAP_SYS_ADMIN): elsewhere the test is skipped, saying so."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"a full disk needs a small tmpfs, and `mount -t tmpfs` is not permitted here "
+                    f"({done.stderr.strip() or done.returncode}); run as root to include this test")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill the filesystem at `disk` with one file until at most `leave` bytes are free; remove it to undo."""
+    filler = disk / "filler"
+    with open(filler, "ab", buffering=0) as f:
+        try:
+            while (free := shutil.disk_usage(disk).free) > leave:
+                f.write(b"\0" * min(1 << 20, free - leave))
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+    return filler

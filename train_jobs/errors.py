@@ -6,7 +6,12 @@ Extra fields are keyword-only so the exceptions pickle across Ray calls
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Optional
+
+# A write refused for want of space: the disk is full, or the user's quota is.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class SessionError(Exception):
@@ -37,6 +42,24 @@ class TooLarge(SessionError):
 
 class BadDataset(SessionError):
     status_code = 400
+
+
+class StorageFull(SessionError):
+    status_code = 507
+
+
+def storage_full(exc: BaseException, root: str) -> Optional[StorageFull]:
+    """The 507 for `exc` when it (or an error it was raised from) is a write refused for want of space under the
+    storage `root`; None for any other error."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            where = f" (writing {exc.filename})" if exc.filename else ""
+            return StorageFull(f"no space left under the storage root {root}: {os.strerror(exc.errno)}{where}; "
+                               "nothing was changed",
+                               hint=f"free space under {root} (old sessions, runs and caches, archives under "
+                                    "models/) or move storage_root to a larger disk, then try again")
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class InvalidParameters(SessionError):

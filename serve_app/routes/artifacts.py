@@ -19,7 +19,7 @@ async def model_ready(key: SessionKey, service: Service) -> dict:
     return await service.status()
 
 
-@router.get("/download_model/{key}", response_class=FileResponse, responses={**GZIP, **errors(403, 404, 409)})
+@router.get("/download_model/{key}", response_class=FileResponse, responses={**GZIP, **errors(403, 404, 409, 507)})
 async def download_model(key: SessionKey, service: Service) -> FileResponse:
     """A tar.gz of a Hugging Face model directory that `from_pretrained` loads as is."""
     path, filename = await service.model_archive(key)

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from fastapi import APIRouter
 
-from fastapi import APIRouter, File, UploadFile
-
-from serve_app.dependencies import Service
-from serve_app.schemas import DatasetUploaded, ServerStatus, errors
+from serve_app.dependencies import Service, UploadBody
+from serve_app.schemas import DatasetUploaded, ServerStatus, errors, multipart_files
 from serve_app.security import ApiToken, SessionKey
 
 router = APIRouter(dependencies=[ApiToken])
 
 
 @router.post("/upload_dataset/{key}", response_model=DatasetUploaded, response_model_exclude_unset=True,
-             tags=["dataset"], responses=errors(400, 403, 409, 413))
-async def upload_dataset(
-    key: SessionKey,
-    service: Service,
-    train_file: Annotated[UploadFile, File(description="Training data: CSV, TSV or JSONL.")],
-    test_file: Annotated[UploadFile, File(description="Test data, same columns as train_file.")],
-    validation_file: Annotated[Optional[UploadFile], File(
-        description="Optional validation data, same columns: selects the model kept. Without it, "
-                    "validation_split of train is held out.")] = None,
-) -> dict:
+             tags=["dataset"], responses=errors(400, 403, 409, 413, 422, 507), openapi_extra=multipart_files(
+                 ("train_file", "test_file"), train_file="Training data: CSV, TSV or JSONL.",
+                 test_file="Test data, same columns as train_file.",
+                 validation_file="Optional validation data, same columns: selects the model kept. Without it, "
+                                 "validation_split of train is held out."))
+async def upload_dataset(key: SessionKey, service: Service, body: UploadBody) -> dict:
     """Upload train and test files (and optionally a validation file), checked for the configured task_type
-    (set it first); they replace the dataset only once all are complete and valid."""
-    return await service.upload_dataset(key, train_file, test_file, validation_file)
+    (set it first); they stream to disk under max_upload_mb each and replace the dataset only once all are
+    complete and valid."""
+    return await service.upload_dataset(key, body)
 
 
 @router.post("/preprocess/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
-             tags=["preprocessing"], responses=errors(403, 409))
+             tags=["preprocessing"], responses=errors(403, 409, 507))
 async def preprocess(key: SessionKey, service: Service) -> dict:
     """Tokenise the dataset on Ray Data in the background; follow it with /preprocess_status."""
     return await service.preprocess(key)

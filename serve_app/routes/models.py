@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from serve_app.dependencies import Service
-from serve_app.schemas import Catalogue, ImportedModel, ServerStatus, errors
+from serve_app.dependencies import Service, UploadBody
+from serve_app.schemas import Catalogue, ImportedModel, ServerStatus, errors, multipart_files
 from serve_app.security import ApiToken, SessionKey
 
 router = APIRouter(tags=["models"], dependencies=[ApiToken])
@@ -19,16 +19,12 @@ ModelName = Annotated[str, Query(description="Hub id, directory path, or the nam
 
 
 @router.post("/import_model/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
-             responses=errors(403, 409, 413, 422))
-async def import_model(
-    key: SessionKey,
-    model_type: ModelType,
-    model_name: ModelName,
-    service: Service,
-    file: Annotated[Optional[UploadFile], File(description="The archive, for model_type=archive.")] = None,
-) -> dict:
+             responses=errors(403, 409, 413, 422, 507),
+             openapi_extra=multipart_files(file="The archive, for model_type=archive (max_model_upload_mb)."))
+async def import_model(key: SessionKey, model_type: ModelType, model_name: ModelName, service: Service,
+                       body: UploadBody) -> dict:
     """Import a base model into the catalogue in the background; follow it with /import_status."""
-    return await service.import_model(key, model_type, model_name, file)
+    return await service.import_model(key, model_type, model_name, body)
 
 
 @router.get("/import_status", response_model=Catalogue, response_model_exclude_unset=True)

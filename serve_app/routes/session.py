@@ -16,7 +16,7 @@ ForceRestart = Annotated[int, Query(description="If != 0, wipe the current sessi
 
 
 @router.get("/start_session", response_model=StartedSession, response_model_exclude_unset=True,
-            responses=errors(409))
+            responses=errors(409, 507))
 async def start_session(service: Service, force_restart: ForceRestart = 0) -> dict:
     """Start a new session and return its key; 409 while one is active unless `force_restart`."""
     return await service.start_session(force_restart != 0)
@@ -33,7 +33,7 @@ async def healthcheck(service: Service) -> dict:
 
 
 @router.post("/parameters/{key}", response_model=Parameters, response_model_exclude_unset=True, tags=["config"],
-             responses=errors(403, 409, 422))
+             responses=errors(403, 409, 422, 507))
 async def update_parameters(key: SessionKey, config: TrainingConfigUpdate, service: Service) -> dict:
     """Merge the given fields into the training config; returns the full config."""
     return await service.update_parameters(key, config.model_dump(exclude_unset=True))

@@ -16,7 +16,7 @@ Resume = Annotated[bool, Query(description="Continue the stopped run from its la
 
 
 @router.post("/training/start/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
-             responses=errors(403, 409, 422))
+             responses=errors(403, 409, 422, 507))
 async def training_start(key: SessionKey, service: Service, resume: Resume = False) -> dict:
     """Start a Ray Train run in the background; follow it with /monitor/{key}. With `resume=true`, a stopped
     run goes on from its latest checkpoint (pause and resume)."""
@@ -24,7 +24,7 @@ async def training_start(key: SessionKey, service: Service, resume: Resume = Fal
 
 
 @router.post("/training/stop/{key}", response_model=ServerStatus | StartedSession,
-             response_model_exclude_unset=True, responses=errors(403, 409))
+             response_model_exclude_unset=True, responses=errors(403, 409, 507))
 async def training_stop(key: SessionKey, service: Service, force_restart: ForceRestart = 0) -> dict:
     """Stop the run, keeping its last checkpoint; with `force_restart`, wipe the session and start a new one."""
     if force_restart:

@@ -23,7 +23,8 @@ def client(server, tmp_path):
 
 def snapshot(client: TrainingModuleClient) -> dict:
     params = client.get_parameters()
-    return {"state": params["state"], "config": params["config"], "dataset": params["dataset"]}
+    return {"state": params["state"], "config": params["config"], "dataset": params["dataset"],
+            "session_id": params["session_id"]}
 
 
 def test_wrong_key_is_refused_and_changes_nothing(client, tmp_path):
@@ -152,6 +153,29 @@ def test_upload_over_the_size_limit_is_413_and_changes_nothing(client, tmp_path)
     _, test = sentiment_files(tmp_path / "ok", 20, 10)
     err = expect_error(413, client.upload_dataset, train, test)
     assert "limit" in err.body["message"]
+    assert snapshot(client) == before
+
+
+def test_a_chunked_upload_over_the_limit_is_stopped_at_the_limit_with_413(server, client, tmp_path):
+    """No Content-Length to refuse it by: the stream is counted as it is written, and stopped past the limit
+    (the proxy then drains the rest of the request without passing it on)."""
+    before = snapshot(client)
+
+    def body():
+        boundary = b"--chunked-boundary"
+        _, test = sentiment_files(tmp_path / "ok", 20, 10)
+        yield boundary + b'\r\nContent-Disposition: form-data; name="test_file"; filename="test.csv"\r\n\r\n'
+        yield test.read_bytes() + b"\r\n" + boundary
+        yield b'\r\nContent-Disposition: form-data; name="train_file"; filename="train.csv"\r\n\r\ntext,label\n'
+        for _ in range(MAX_UPLOAD_MB * 64 * 8):  # 8 times the limit, in 16 KiB chunks
+            yield b"word " * 3276 + b",pos\n"
+
+    response = client.http.post(f"/upload_dataset/{client.key}", content=body(),
+                                headers={"Content-Type": "multipart/form-data; boundary=chunked-boundary"})
+    assert response.status_code == 413, response.text
+    assert "train_file" in response.json()["message"] and "max_upload_mb" in response.json()["message"]
+    session_dir = server.storage_root / "sessions" / before["session_id"]
+    assert not list(session_dir.glob(".staging-*"))
     assert snapshot(client) == before
 
 

@@ -1,0 +1,172 @@
+"""Write-first: a state change counts only once it is on disk. When the write fails (a full disk), the session is
+left as it was, in memory as on disk, and files a step made for it are removed. Without Ray: the machine's
+`persist` raises ENOSPC as the session actor's writer does on a full disk; the writer itself meets a real full disk
+(a small tmpfs) where mounting one is permitted."""
+
+from __future__ import annotations
+
+import errno
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from helpers import fill, small_disk
+from test_session_machine import Harness, cache_meta
+
+from cluster.jobs import discard_checkpoints
+from cluster.session_record import SessionRecord, State
+from cluster.state_writer import LatestWriter
+
+
+class FullDisk(Harness):
+    """The harness, with a disk that fills up after `writes_left` more waited-for writes (None: never)."""
+
+    def __init__(self, root: Path):
+        self.writes_left: Optional[int] = None
+        super().__init__(root)
+
+    def _persist(self, record: Optional[SessionRecord], wait: bool) -> None:
+        if wait and self.writes_left is not None:
+            if self.writes_left == 0:
+                raise OSError(errno.ENOSPC, "No space left on device", str(self.layout.state_file))
+            self.writes_left -= 1
+        super()._persist(record, wait)
+
+    def fails(self, call, after_writes: int = 0) -> None:
+        """`call` raises ENOSPC; memory is then what was last written, and the disk has room again."""
+        self.writes_left = after_writes
+        with pytest.raises(OSError) as err:
+            call()
+        self.writes_left = None
+        assert err.value.errno == errno.ENOSPC
+        last = self.saved[-1][0] if self.saved else None
+        assert (self.record.model_dump() if self.record else None) == (last.model_dump() if last else None)
+
+
+@pytest.fixture
+def h(tmp_path) -> FullDisk:
+    return FullDisk(tmp_path)
+
+
+def test_a_config_change_that_cannot_be_written_changes_nothing(h):
+    key, spec = h.training()
+    h.machine.finish_training(spec.run_id, {"error": "boom"})
+    before = h.record.model_dump()
+    assert before["state"] == "failed" and before["config"]["epochs"] != 4
+    h.fails(lambda: h.machine.update_config(key, {"epochs": 4}))
+    assert h.record.model_dump() == before  # still failed, epochs unchanged
+    assert h.machine.update_config(key, {"epochs": 4})["state"] == "setup"  # with room again, it goes through
+
+
+def test_a_run_end_that_cannot_be_written_leaves_the_run_as_on_disk(h):
+    key, spec = h.training()
+    h.machine.training_progress(spec.run_id, {"step": 1, "total_steps": 2, "progress": 0.5})
+    before = h.record.model_dump()
+    h.fails(lambda: h.machine.finish_training(spec.run_id, {"error": "No space left on device"}))
+    assert h.record.model_dump() == before and h.record.state == State.training
+    h.machine.finish_training(spec.run_id, {"error": "No space left on device"})  # reported again: recorded
+    assert h.saved[-1][0].state == State.failed
+
+
+def test_a_dataset_that_cannot_be_recorded_is_removed_and_the_old_one_kept(h):
+    key = h.with_dataset()
+    before = h.record.model_dump()
+    staging, summary = h.stage(key)
+    h.fails(lambda: h.machine.set_dataset(key, str(staging), summary))
+    assert h.record.model_dump() == before
+    datasets = sorted(p.name for p in h.layout.session_dir(h.record.session_id).iterdir() if p.name.startswith("d"))
+    assert datasets == [Path(before["dataset"]["dir"]).name]
+
+
+def test_a_session_that_cannot_be_written_leaves_no_folder(h):
+    h.fails(lambda: h.machine.start(force=False))
+    assert h.record is None
+    assert not h.layout.sessions_dir.exists() or not any(h.layout.sessions_dir.iterdir())
+
+
+def test_a_forced_start_that_wipes_then_cannot_write_leaves_no_session(h):
+    h.with_dataset()
+    h.fails(lambda: h.machine.start(force=True), after_writes=1)  # the wipe is written, the new session is not
+    assert h.record is None and h.saved[-1][0] is None
+
+
+def test_preprocess_start_that_cannot_be_written_keeps_the_job_count(h):
+    key = h.with_dataset()
+    before = h.record.model_dump()
+    h.fails(lambda: h.machine.begin_preprocess(key))
+    assert h.record.model_dump() == before and h.record.runs == 0
+    spec = h.machine.begin_preprocess(key)
+    h.machine.finish_preprocess(spec.job_id, cache_meta(spec), None)
+    assert h.record.state == State.preprocessed
+
+
+def test_recovery_keeps_what_it_wrote_before_the_disk_filled(h):
+    h.importing()
+    key = h.record.key
+    h.upload(key)
+    spec = h.machine.begin_preprocess(key)
+    assert spec is not None
+    h.machine = h.reloaded()
+    h.fails(lambda: h.machine.recover_interrupted_jobs(), after_writes=1)
+    assert h.record.state == State.setup and h.record.preprocess.status == "failed"  # written first
+    assert h.record.imports.status == "running"  # not written: as on disk, and recovered on a later try
+    h.machine.recover_interrupted_jobs()
+    assert h.record.imports.status == "failed"
+
+
+def test_progress_is_not_undone_by_a_failed_state_change(h):
+    key, spec = h.training()
+    h.machine.training_progress(spec.run_id, {"step": 1, "total_steps": 4, "progress": 0.25})
+    h.writes_left = 0
+    with pytest.raises(OSError):
+        h.machine.request_stop(key)
+    h.writes_left = None
+    assert h.record.training.live["step"] == 1 and h.record.training.stop_requested is False
+
+
+# --- the session file's writer ---------------------------------------------------------------------------------
+
+
+def test_a_state_change_write_on_a_full_disk_raises_at_once_and_keeps_the_old_file(tmp_path):
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        writer = LatestWriter(disk / "session.json")
+        writer.write(b'{"state": "training"}')
+        fill(disk)
+        with pytest.raises(OSError) as err:
+            writer.write(b'{"state": "failed"}' + b" " * 8192)
+        assert err.value.errno == errno.ENOSPC
+        assert (disk / "session.json").read_bytes() == b'{"state": "training"}'
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "session.json"]  # no temp file left
+
+
+def test_a_failed_progress_write_does_not_fail_the_next_state_change(tmp_path):
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        writer = LatestWriter(disk / "session.json")
+        filler = fill(disk)
+        writer.submit(b"progress" * 4096)  # fails in the background: logged only
+        time.sleep(0.2)
+        filler.unlink()
+        writer.write(b'{"state": "stopped"}')
+        assert (disk / "session.json").read_bytes() == b'{"state": "stopped"}'
+
+
+def test_a_queued_progress_snapshot_never_overwrites_a_newer_state_change(tmp_path):
+    writer = LatestWriter(tmp_path / "session.json")
+    for i in range(200):
+        writer.submit(f"progress {i}".encode())
+        writer.write(f"state {i}".encode())
+    time.sleep(0.2)
+    assert (tmp_path / "session.json").read_text() == "state 199"
+
+
+def test_a_failed_runs_checkpoints_are_discarded_to_free_the_space_to_record_it(h):
+    _, spec = h.training()
+    partial = Path(spec.storage_path) / "checkpoint_000002"
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors").write_bytes(b"half a model")
+    (Path(spec.search_dir) / "trial_0").mkdir(parents=True)
+    Path(spec.results_dir).mkdir(parents=True)
+    discard_checkpoints(spec)
+    assert not Path(spec.storage_path).exists() and not Path(spec.search_dir).exists()
+    assert Path(spec.results_dir).is_dir()
