@@ -18,6 +18,7 @@ from typing import Any, Optional
 import ray
 
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
+from train_jobs.errors import storage_full
 from train_jobs.files import atomic_write_json, remove_tree
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
 
@@ -139,7 +140,8 @@ class TrainingJob:
         except Exception as e:
             traceback.print_exc()
             outcome = {"error": short_error(e)}
-            discard_checkpoints(spec)
+            if storage_full(e, spec.storage_path):  # other failures keep theirs, to look into or resume from
+                discard_checkpoints(spec)
         try:  # on disk first: a session actor that is gone now reads it when it comes back
             atomic_write_json(Path(spec.outcome_file), outcome)
         except OSError:  # a full disk: the session is still told, and records it if it can
@@ -149,7 +151,7 @@ class TrainingJob:
 
 
 def discard_checkpoints(spec: TrainingSpec) -> None:
-    """A failed run offers no model, so its checkpoints go (a partial one too, when the disk filled up while
+    """A run that failed on a full disk loses its checkpoints (a partial one too, when the disk filled up while
     writing it), which frees the space to record the failure."""
     remove_tree(Path(spec.storage_path))
     remove_tree(Path(spec.search_dir))

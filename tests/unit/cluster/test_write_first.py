@@ -160,7 +160,7 @@ def test_a_queued_progress_snapshot_never_overwrites_a_newer_state_change(tmp_pa
     assert (tmp_path / "session.json").read_text() == "state 199"
 
 
-def test_a_failed_runs_checkpoints_are_discarded_to_free_the_space_to_record_it(h):
+def test_a_run_that_filled_the_disk_has_its_checkpoints_discarded_to_free_the_space_to_record_it(h):
     _, spec = h.training()
     partial = Path(spec.storage_path) / "checkpoint_000002"
     partial.mkdir(parents=True)
