@@ -41,6 +41,10 @@ class Settings(BaseModel):
     max_model_unpacked_mb: float = Field(default=16384, gt=0)
     max_archive_entries: int = Field(default=10_000, ge=1)
     max_archive_ratio: float = Field(default=100.0, gt=1)
+    # The Hugging Face Hub imports come from (HF_ENDPOINT, as huggingface_hub reads it), and the time limit on
+    # each of its requests: a Hub that does not answer fails the import instead of holding it.
+    hub_endpoint: Optional[str] = Field(default_factory=lambda: os.environ.get("HF_ENDPOINT") or None)
+    hub_timeout_s: float = Field(default=10.0, gt=0)
     # With a token, every route but /healthcheck needs `Authorization: Bearer <token>`.
     api_token: Optional[str] = Field(default_factory=lambda: os.environ.get("TM_API_TOKEN") or None, min_length=16)
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.

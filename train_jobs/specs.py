@@ -63,6 +63,8 @@ class ImportSpec(Spec):
     models_dir: str
     archive_path: Optional[str] = None  # model_type=archive: the staged upload, removed when the import ends
     limits: ArchiveLimits = ArchiveLimits()
+    hub_endpoint: Optional[str] = None  # model_type=hub: the Hub's URL; None: HF_ENDPOINT, else huggingface.co
+    hub_timeout_s: float = 10.0  # each request to the Hub (connect, read)
 
 
 class TrainingSpec(Spec):
