@@ -47,6 +47,9 @@ class Settings(BaseModel):
     hub_timeout_s: float = Field(default=10.0, gt=0)
     # With a token, every route but /healthcheck needs `Authorization: Bearer <token>`.
     api_token: Optional[str] = Field(default_factory=lambda: os.environ.get("TM_API_TOKEN") or None, min_length=16)
+    # Serving beyond loopback without api_token is refused (serve_app/bind.py) unless this says it is meant.
+    allow_unauthenticated_remote: bool = Field(
+        default_factory=lambda: os.environ.get("TM_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"))
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
 
