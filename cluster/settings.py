@@ -32,6 +32,8 @@ class Settings(BaseModel):
     )
     # Workers for Ray Train; None picks one per GPU, or one CPU worker.
     num_workers: Optional[int] = Field(default=None, ge=1)
+    # A run whose workers' resources are not free within this fails, saying what it needed (config may override).
+    resource_wait_timeout_s: float = Field(default=600.0, gt=0)
     # Rank 0 pushes progress to the session actor every this many steps.
     progress_every_steps: int = Field(default=5, ge=1)
     # Directories models may be imported from (model_type=directory); default <storage_root>/imports.

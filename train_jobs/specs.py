@@ -83,6 +83,7 @@ class TrainingSpec(Spec):
     default_workers: Optional[int] = None  # the server's num_workers, when the config gives none
     progress_every_steps: int = 5
     yield_cpu_to_api: bool = True
+    resource_wait_timeout_s: float = 600.0  # the run fails when its workers' resources are not free within this
 
     @property
     def labels(self) -> list[str]:
