@@ -131,12 +131,16 @@ class ImportJob:
 @ray.remote(num_cpus=0, max_restarts=0)
 class TrainingJob:
     def run(self, session, spec: TrainingSpec) -> None:
+        from train_jobs.training.resource_wait import ResourceWaitTimeout
         from train_jobs.training.run import run_training
 
         link = SessionLink(session)
         try:
             outcome = run_training(spec, TrainingProgressSink(link, spec.run_id),
-                                   on_trials=lambda trials: link.handle.search_progress.remote(spec.run_id, trials))
+                                   on_trials=lambda trials: link.handle.search_progress.remote(spec.run_id, trials),
+                                   on_waiting=lambda message: link.handle.training_waiting.remote(spec.run_id, message))
+        except ResourceWaitTimeout as e:  # its message is for the user as is
+            outcome = {"error": str(e)}
         except Exception as e:
             traceback.print_exc()
             outcome = {"error": short_error(e)}

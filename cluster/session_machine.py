@@ -99,7 +99,8 @@ class SessionMachine(SessionRuns):
         self._save()
         return ImportSpec(job_id=job_id, name=name, model_type=model_type, model_name=model_name,
                           models_dir=str(self.layout.models_dir), archive_path=archive_path,
-                          limits=self.settings.archive_limits)
+                          limits=self.settings.archive_limits, hub_endpoint=self.settings.hub_endpoint,
+                          hub_timeout_s=self.settings.hub_timeout_s)
 
     def import_progress(self, job_id: str, progress: float, message: str) -> None:
         r = self.record

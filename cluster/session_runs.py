@@ -16,6 +16,8 @@ from train_jobs.specs import TrainingSpec
 from train_jobs.training.hyperparams import plan
 
 PROGRESS_SAVE_INTERVAL_S = 2.0
+STARTED = "training started; follow it with /monitor/{key}"
+WAITING = "waiting for resources"
 
 
 class SessionRuns(SessionCore):
@@ -48,14 +50,16 @@ class SessionRuns(SessionCore):
                             results_archive=str(layout.results_archive(sid, run_id)),
                             default_workers=self.settings.num_workers,
                             progress_every_steps=self.settings.progress_every_steps,
-                            yield_cpu_to_api=self.settings.yield_cpu_to_api)
+                            yield_cpu_to_api=self.settings.yield_cpu_to_api,
+                            resource_wait_timeout_s=r.config.resource_wait_timeout_s
+                            or self.settings.resource_wait_timeout_s)
         r.state = State.training
         r.training = type(r.training)(id=run_id, actor=run_id, status="running", started_at=time.time(),
                                       message="starting workers", run_storage=spec.storage_path,
                                       hyperparameters=hyper.model_dump(), spec=spec.model_dump())
         r.artifacts = type(r.artifacts)(results_dir=spec.results_dir)
         r.error = None
-        r.message = "training started; follow it with /monitor/{key}"
+        r.message = STARTED
         self._save()
         return spec
 
@@ -80,6 +84,8 @@ class SessionRuns(SessionCore):
         if not r or r.training.id != run_id or r.state != State.training:
             return True  # this run was wiped, replaced or has ended: stop it
         t = r.training
+        if not t.live and r.message.startswith(WAITING):  # the first step: the wait is over
+            r.message = STARTED
         t.live = info
         t.progress = info.get("progress", t.progress)
         t.message = f"{info.get('phase', 'training')}: step {info.get('step')} of {info.get('total_steps')}"
@@ -91,6 +97,13 @@ class SessionRuns(SessionCore):
             self._last_progress_save = now
             self._save(wait=False)
         return t.stop_requested
+
+    def training_waiting(self, run_id: str, message: str) -> None:
+        """The run waits for its workers' resources (before its first step): the status says what is missing."""
+        r = self.record
+        if r and r.training.id == run_id and r.state == State.training and not r.training.live:
+            r.training.message = r.message = message
+            self._save(wait=False)
 
     def search_progress(self, run_id: str, trials: list[dict]) -> None:
         """A search's trials (config, state, best validation score) as they change."""

@@ -32,6 +32,8 @@ class Settings(BaseModel):
     )
     # Workers for Ray Train; None picks one per GPU, or one CPU worker.
     num_workers: Optional[int] = Field(default=None, ge=1)
+    # A run whose workers' resources are not free within this fails, saying what it needed (config may override).
+    resource_wait_timeout_s: float = Field(default=600.0, gt=0)
     # Rank 0 pushes progress to the session actor every this many steps.
     progress_every_steps: int = Field(default=5, ge=1)
     # Directories models may be imported from (model_type=directory); default <storage_root>/imports.
@@ -41,8 +43,15 @@ class Settings(BaseModel):
     max_model_unpacked_mb: float = Field(default=16384, gt=0)
     max_archive_entries: int = Field(default=10_000, ge=1)
     max_archive_ratio: float = Field(default=100.0, gt=1)
+    # The Hugging Face Hub imports come from (HF_ENDPOINT, as huggingface_hub reads it), and the time limit on
+    # each of its requests: a Hub that does not answer fails the import instead of holding it.
+    hub_endpoint: Optional[str] = Field(default_factory=lambda: os.environ.get("HF_ENDPOINT") or None)
+    hub_timeout_s: float = Field(default=10.0, gt=0)
     # With a token, every route but /healthcheck needs `Authorization: Bearer <token>`.
     api_token: Optional[str] = Field(default_factory=lambda: os.environ.get("TM_API_TOKEN") or None, min_length=16)
+    # Serving beyond loopback without api_token is refused (serve_app/bind.py) unless this says it is meant.
+    allow_unauthenticated_remote: bool = Field(
+        default_factory=lambda: os.environ.get("TM_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"))
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
 

@@ -9,6 +9,7 @@ from ray.serve import Application
 
 from cluster.settings import Settings
 from serve_app.api import create_app
+from serve_app.bind import check_bind, serve_host
 from serve_app.dependencies import configure
 
 
@@ -18,9 +19,15 @@ from serve_app.dependencies import configure
 @serve.ingress(create_app())
 class TrainingModule:
     def __init__(self, settings: dict):
-        configure(Settings(**settings))
+        config = Settings(**settings)
+        check_bind(serve_host(), config)  # the host Serve really listens on, whatever the builder saw
+        configure(config)
 
 
 def app(args: Optional[dict[str, Any]] = None) -> Application:
-    """Builder for `serve run serve_app:app [storage_root=...] [max_upload_mb=...]` and config files."""
-    return TrainingModule.bind(Settings.from_args(args).model_dump())
+    """Builder for `serve run serve_app:app [storage_root=...] [max_upload_mb=...]` and config files.
+
+    Refuses a host beyond loopback without an API token here already, so `serve run` stops before Ray starts."""
+    settings = Settings.from_args(args)
+    check_bind(serve_host(), settings)
+    return TrainingModule.bind(settings.model_dump())

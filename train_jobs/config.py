@@ -103,6 +103,9 @@ class TrainingConfigParams(BaseModel):
         "latest checkpoint.")
     resume_on_restart: bool = Field(
         True, description="A run cut off by a server or Ray restart resumes from its latest checkpoint by itself.")
+    resource_wait_timeout_s: Optional[float] = Field(
+        None, gt=0, description="Fail the run when its workers' CPUs/GPUs are not free within this many seconds "
+        "(held by another job, or a node still to come); default: the server's resource_wait_timeout_s.")
     search: Optional[SearchConfig] = Field(
         None, description="Search hyper-parameters with Ray Tune instead of one run; needs validation data.")
 

@@ -63,6 +63,8 @@ class ImportSpec(Spec):
     models_dir: str
     archive_path: Optional[str] = None  # model_type=archive: the staged upload, removed when the import ends
     limits: ArchiveLimits = ArchiveLimits()
+    hub_endpoint: Optional[str] = None  # model_type=hub: the Hub's URL; None: HF_ENDPOINT, else huggingface.co
+    hub_timeout_s: float = 10.0  # each request to the Hub (connect, read)
 
 
 class TrainingSpec(Spec):
@@ -81,6 +83,7 @@ class TrainingSpec(Spec):
     default_workers: Optional[int] = None  # the server's num_workers, when the config gives none
     progress_every_steps: int = 5
     yield_cpu_to_api: bool = True
+    resource_wait_timeout_s: float = 600.0  # the run fails when its workers' resources are not free within this
 
     @property
     def labels(self) -> list[str]:

@@ -33,16 +33,17 @@ class ServerProcess:
     who types `serve run`; with `dashboard=False` a Ray head without the dashboard is started first
     (`ray start --head --include-dashboard=false`) and `ray stop` ends it."""
 
-    def __init__(self, storage_root: Path, log_dir: Path, dashboard: bool = True, **args):
+    def __init__(self, storage_root: Path, log_dir: Path, dashboard: bool = True, host: str = "127.0.0.1", **args):
         self.storage_root = storage_root
         self.dashboard = dashboard
         self.ray_port = None if dashboard else free_port()
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # Every interface includes loopback; the server refuses any host beyond loopback without an API token.
+        self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.port}"
         self.config = log_dir / "serve_config.yaml"
         self.config.write_text(yaml.safe_dump({
             "proxy_location": "HeadOnly",
-            "http_options": {"host": "127.0.0.1", "port": self.port},
+            "http_options": {"host": host, "port": self.port},
             "applications": [{"name": "training_module", "import_path": "serve_app:app", "route_prefix": "/",
                               "args": {"storage_root": str(storage_root), **args}}],
         }))
@@ -65,6 +66,10 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"serve run exited with {self.proc.returncode}; {self.log_path} ends:\n{tail}")
+            refused = self._refusal()
+            if refused:  # `serve run` on a config file keeps running when the app fails to deploy
+                self.stop()
+                raise RuntimeError(f"the server refused to start: {refused}")
             try:
                 if httpx.get(f"{self.url}/healthcheck", timeout=5).status_code == 200:
                     return self
@@ -72,6 +77,12 @@ class ServerProcess:
                 pass
             time.sleep(1)
         raise RuntimeError(f"server not healthy after {timeout}s; see {self.log_path}")
+
+    def _refusal(self) -> str | None:
+        """The server's own refusal to start (an unsafe host, see serve_app/bind.py), once the log shows it."""
+        marker = "UnsafeBind: "
+        text = self.log_path.read_text(errors="replace")
+        return next((line.split(marker, 1)[1] for line in text.splitlines() if marker in line), None)
 
     def client(self, **kwargs) -> TrainingModuleClient:
         return TrainingModuleClient(self.url, **kwargs)

@@ -18,6 +18,7 @@ from typing import Optional
 
 from train_jobs.errors import InvalidParameters
 from train_jobs.files import atomic_write_json, is_inside, read_json, swap_directory, update_hash
+from train_jobs.models.hub import limit_hub_requests, transport_failure
 from train_jobs.models.lookup import MODEL_NAME, TOKENIZER_FILES, parameter_count
 from train_jobs.specs import ArchiveLimits, ImportSpec, OnProgress
 
@@ -26,8 +27,7 @@ METADATA = "catalogue.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Files a Hugging Face model directory needs; others (e.g. sentence-transformers' pooling) are left out.
 MODEL_PATTERNS = ("config.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", *TOKENIZER_FILES)
-HUB_TIMEOUT_S = 10
-
+HUB_TIMEOUT_S = 10.0  # each request to the Hub: connect, read (server setting hub_timeout_s)
 
 
 class ImportFailed(Exception):
@@ -132,23 +132,29 @@ def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Path:
     return configs[0].parent
 
 
-def download_from_hub(repo_id: str, dest: Path) -> Path:
-    """Real download with huggingface_hub; no network fails within seconds, never hangs."""
-    from huggingface_hub import snapshot_download
+def download_from_hub(repo_id: str, dest: Path, endpoint: Optional[str] = None, timeout_s: float = HUB_TIMEOUT_S) -> Path:
+    """Real download with huggingface_hub, each request limited to `timeout_s`: no network, or a Hub that does not
+    answer, fails within about that time, never hangs. `endpoint` defaults to HF_ENDPOINT or huggingface.co."""
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
+    hub = f"the Hugging Face Hub at {endpoint or constants.ENDPOINT}"
+    instead = "without network, import from a directory or an archive instead"
+    limit_hub_requests(timeout_s)
     try:
         return Path(snapshot_download(repo_id, local_dir=dest, allow_patterns=list(MODEL_PATTERNS),
-                                      etag_timeout=HUB_TIMEOUT_S))
+                                      endpoint=endpoint, etag_timeout=timeout_s))
     except OfflineModeIsEnabled:
         raise ImportFailed("the Hugging Face Hub is disabled here (HF_HUB_OFFLINE); import from a directory "
                            "or an archive instead") from None
     except RepositoryNotFoundError:
-        raise ImportFailed(f"no model {repo_id!r} on the Hugging Face Hub (or it is private)") from None
-    except (HfHubHTTPError, OSError, ValueError) as e:
-        raise ImportFailed(f"cannot download {repo_id!r} from the Hugging Face Hub: {type(e).__name__}: "
-                           f"{str(e).splitlines()[0] if str(e) else ''}; without network, import from a "
-                           "directory or an archive instead") from None
+        raise ImportFailed(f"no model {repo_id!r} on {hub} (or it is private)") from None
+    except Exception as e:  # httpx2 transport errors escape snapshot_download unwrapped
+        what = transport_failure(e, timeout_s)
+        if what is None and not isinstance(e, (HfHubHTTPError, OSError, ValueError)):
+            raise
+        what = what or f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        raise ImportFailed(f"cannot download {repo_id!r} from {hub}: {what}; {instead}") from None
 
 
 def describe(folder: Path) -> dict:
@@ -203,7 +209,7 @@ def import_model(spec: ImportSpec, on_progress: OnProgress) -> dict:
         source = spec.model_type
         fetched = staging / "fetched"
         if source == "hub":
-            src = download_from_hub(spec.model_name, fetched)
+            src = download_from_hub(spec.model_name, fetched, spec.hub_endpoint, spec.hub_timeout_s)
         elif source == "archive":
             src = extract_archive(Path(spec.archive_path), fetched, spec.limits)
         elif source == "directory":

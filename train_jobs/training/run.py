@@ -16,6 +16,7 @@ from train_jobs.files import read_json
 from train_jobs.results.archives import build_model_archive, build_results, kept_checkpoint
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.loop import train_loop_per_worker
+from train_jobs.training.resource_wait import OnWaiting, wait_for_workers
 from train_jobs.training.scaling import worker_plan
 from train_jobs.training.search import OnTrials, adopt_best_trial, best_checkpoint, run_search
 from train_jobs.training.selection import SCORE
@@ -76,12 +77,17 @@ def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: Sca
     return kept_checkpoint(storage), bool(result.metrics and result.metrics.get("stopped"))
 
 
-def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = lambda trials: None) -> dict:
-    """Fine-tune as `spec` says (one run, or a search), reporting live progress to `sink` and a search's trials
-    to `on_trials`; returns the run's outcome (paths, metrics)."""
+def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = lambda trials: None,
+                 on_waiting: OnWaiting = lambda message: None) -> dict:
+    """Fine-tune as `spec` says (one run, or a search), reporting live progress to `sink`, a search's trials
+    to `on_trials` and a wait for resources to `on_waiting`; returns the run's outcome (paths, metrics).
+
+    Raises ResourceWaitTimeout when the workers' resources are not free within `resource_wait_timeout_s`."""
     results_dir = Path(spec.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     scaling, threads = scaling_for(spec)
+    # First: building the datasets runs Ray tasks too, which would wait for the same CPUs without a word.
+    wait_for_workers(scaling.resources_per_worker, scaling.num_workers, spec.resource_wait_timeout_s, on_waiting)
     datasets = training_datasets(spec)
     config = spec.archived_config()
     if spec.config.search:

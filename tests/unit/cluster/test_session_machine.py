@@ -732,6 +732,51 @@ def test_training_progress_of_an_unknown_run_asks_to_stop(h):
     assert h.record.training.live == {}
 
 
+WAITING = "waiting for resources: needs 2 CPU (1 worker x 2 CPU), the cluster has 0 of 2 CPU free"
+
+
+def test_a_run_waiting_for_resources_says_so_until_its_first_step(h):
+    _, spec = h.training()
+    h.machine.training_waiting(spec.run_id, WAITING)
+    status = h.machine.status()
+    assert status["message"] == WAITING and status["training"]["message"] == WAITING
+    assert status["state"] == "training" and h.saved[-1][1] is False
+    h.machine.training_progress(spec.run_id, {"step": 1, "total_steps": 4})
+    status = h.machine.status()
+    assert status["message"] == "training started; follow it with /monitor/{key}"
+    assert status["training"]["message"] == "training: step 1 of 4"
+    h.machine.training_waiting(spec.run_id, WAITING)  # late: the run has started
+    assert h.machine.status()["training"]["message"] == "training: step 1 of 4"
+
+
+def test_a_wait_report_of_another_run_changes_nothing(h):
+    _, spec = h.training()
+    before = h.record.model_dump()
+    h.machine.training_waiting("other-run", WAITING)
+    assert h.record.model_dump() == before
+
+
+def test_the_wait_limit_comes_from_the_config_else_the_server(tmp_path):
+    assert Harness(tmp_path / "a", resource_wait_timeout_s=30).training()[1].resource_wait_timeout_s == 30
+    h = Harness(tmp_path / "b")
+    key, _ = h.preprocessed()
+    h.machine.update_config(key, {"resource_wait_timeout_s": 5})
+    spec = h.machine.begin_preprocess(key)
+    h.machine.finish_preprocess(spec.job_id, cache_meta(spec), None)
+    assert h.machine.begin_training(key).resource_wait_timeout_s == 5
+    assert Harness(tmp_path / "c").training()[1].resource_wait_timeout_s == 600
+
+
+def test_a_run_that_waited_too_long_fails_with_the_message(h):
+    _, spec = h.training()
+    h.machine.training_waiting(spec.run_id, WAITING)
+    error = "the training workers got no resources within 600 s (resource_wait_timeout_s): needs 2 CPU"
+    h.machine.finish_training(spec.run_id, {"error": error})
+    status = h.machine.status()
+    assert status["state"] == "failed" and status["error"] == {"during": "training", "message": error}
+    assert status["message"] == f"training failed: {error}"
+
+
 def test_an_evaluation_is_added_to_the_history(h):
     key, spec = h.training()
     entry = {"epoch": 1, "step": 2, "accuracy": 0.5}

@@ -12,6 +12,8 @@ from ray.serve.schema import (
 )
 
 from cluster.settings import Settings
+from serve_app.bind import is_loopback
+from training_client.local_server import ServerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
@@ -20,7 +22,6 @@ RAYSERVICE = REPO_ROOT / "deploy" / "rayservice.yaml"
 APP_NAME = "training_module"
 IMPORT_PATH = "serve_app:app"
 BUILDER_ARGS = set(Settings.model_fields)  # what `serve_app:app` accepts
-
 
 
 def _load(path: Path) -> dict:
@@ -129,3 +130,42 @@ def test_deployment_names_match_app(source):
     raw = _load(SERVE_CONFIG) if source == "serve_config" else _rayservice_serve_config(_load(RAYSERVICE))
     config = ServeDeploySchema.model_validate(raw)
     assert _deployment_names(config) == {TrainingModule.name}
+
+
+def _pods(manifest: dict) -> list[dict]:
+    cluster = manifest["spec"]["rayClusterConfig"]
+    return [cluster["headGroupSpec"]["template"]["spec"]] + [g["template"]["spec"] for g in cluster["workerGroupSpecs"]]
+
+
+def _serve_configs() -> dict[str, dict]:
+    """Every Serve config shipped in deploy/ (a RayService embeds one) and the one ServerProcess writes."""
+    configs = {}
+    for path in sorted((REPO_ROOT / "deploy").glob("*.yaml")):
+        raw = _load(path)
+        configs[path.name] = _rayservice_serve_config(raw) if raw.get("kind") == "RayService" else raw
+    return configs
+
+
+@pytest.mark.parametrize("name", sorted(_serve_configs()))
+def test_every_shipped_serve_config_says_its_host(name):
+    """Ray's default for a config file without `host` is 0.0.0.0 (every interface), so none may leave it out."""
+    raw = _serve_configs()[name]
+    assert "host" in raw.get("http_options", {}), f"{name} leaves the host to Ray's default, 0.0.0.0"
+
+
+def test_the_local_configs_listen_on_loopback(tmp_path):
+    assert _load(SERVE_CONFIG)["http_options"]["host"] == "127.0.0.1"
+    server = ServerProcess(tmp_path / "storage", tmp_path)
+    assert _load(server.config)["http_options"]["host"] == "127.0.0.1" and server.url.startswith("http://127.0.0.1:")
+
+
+def test_a_manifest_listening_beyond_loopback_gives_every_pod_the_api_token():
+    """The server refuses 0.0.0.0 without a token; the app builder and the replica may run on any pod."""
+    manifest = _load(RAYSERVICE)
+    assert not is_loopback(_rayservice_serve_config(manifest)["http_options"]["host"])
+    for pod in _pods(manifest):
+        for container in pod["containers"]:
+            env = {e["name"]: e for e in container.get("env", [])}
+            assert "TM_API_TOKEN" in env, container["name"]
+            assert env["TM_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "training-module-token"
+    assert "kubectl create secret generic training-module-token" in RAYSERVICE.read_text()

@@ -33,6 +33,7 @@ DEFAULTS = {
     "group_by_length": True,
     "precision": "auto",
     "multi_label_threshold": 0.5,
+    "resource_wait_timeout_s": None,
 }
 
 
