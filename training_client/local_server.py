@@ -14,12 +14,21 @@ import time
 from pathlib import Path
 
 import httpx
-import yaml
 
 from training_client.client import TrainingModuleClient
 
 SERVE = Path(sys.executable).with_name("serve")
 RAY = Path(sys.executable).with_name("ray")
+# The client alone (`pip install training-module[client]`) has no Ray, so no `serve`, and no PyYAML.
+NO_SERVER = "this needs the server installed: pip install 'training-module[server]'"
+
+
+def _yaml():
+    try:
+        import yaml
+    except ImportError as e:
+        raise RuntimeError(f"ServerProcess writes a Serve config file; {NO_SERVER}") from e
+    return yaml
 
 
 def free_port() -> int:
@@ -41,7 +50,7 @@ class ServerProcess:
         # Every interface includes loopback; the server refuses any host beyond loopback without an API token.
         self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.port}"
         self.config = log_dir / "serve_config.yaml"
-        self.config.write_text(yaml.safe_dump({
+        self.config.write_text(_yaml().safe_dump({
             "proxy_location": "HeadOnly",
             "http_options": {"host": host, "port": self.port},
             "applications": [{"name": "training_module", "import_path": "serve_app:app", "route_prefix": "/",
@@ -51,6 +60,8 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> ServerProcess:
+        if not SERVE.exists():
+            raise RuntimeError(f"{SERVE} not found; {NO_SERVER}")
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env["RAY_DEDUP_LOGS"] = "0"
         log = open(self.log_path, "ab")
