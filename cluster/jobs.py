@@ -9,8 +9,8 @@ reports through it: progress as it goes, then its end.
 
 from __future__ import annotations
 
+import logging
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
@@ -20,7 +20,10 @@ import ray
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
 from train_jobs.errors import storage_full
 from train_jobs.files import atomic_write_json, remove_tree
+from train_jobs.logs import configure_logging
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
+
+log = logging.getLogger(__name__)
 
 FINISH_RETRY_S = 120
 PROGRESS_TIMEOUT_S = 10
@@ -81,8 +84,8 @@ def short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
 
 
-def _run_and_report(link: SessionLink, work: Callable[[], Any], finish: Callable[[Any, Any, Optional[str]], Any],
-                    expected: tuple = ()) -> None:
+def _run_and_report(job_id: str, link: SessionLink, work: Callable[[], Any],
+                    finish: Callable[[Any, Any, Optional[str]], Any], expected: tuple = ()) -> None:
     """Run `work()`, report its result or error with `finish(handle, result, error)`, then end this actor.
 
     Errors of the `expected` types carry a message for the user as is; others are shortened.
@@ -92,8 +95,8 @@ def _run_and_report(link: SessionLink, work: Callable[[], Any], finish: Callable
         result = work()
     except expected as e:
         error = str(e)
-    except Exception as e:  # reported to the user through the session
-        traceback.print_exc()
+    except Exception as e:  # reported to the user through the session, in short; logged whole
+        log.exception("job %s failed", job_id)
         error = short_error(e)
     link.deliver(lambda session: finish(session, result, error))
     ray.actor.exit_actor()
@@ -101,39 +104,42 @@ def _run_and_report(link: SessionLink, work: Callable[[], Any], finish: Callable
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class PreprocessJob:
-    def run(self, session, spec: PreprocessSpec) -> None:
+    def run(self, session, spec: PreprocessSpec, log_level: str = "INFO") -> None:
         from train_jobs.data.preprocess import build_cache
 
+        configure_logging(log_level)
         link = SessionLink(session)
 
         def on_progress(fraction: float, message: str) -> None:
             link.handle.preprocess_progress.remote(spec.job_id, fraction, message)
 
-        _run_and_report(link, lambda: build_cache(spec, on_progress),
+        _run_and_report(spec.job_id, link, lambda: build_cache(spec, on_progress),
                         lambda s, cache, error: s.finish_preprocess.remote(spec.job_id, cache, error))
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class ImportJob:
-    def run(self, session, spec: ImportSpec) -> None:
+    def run(self, session, spec: ImportSpec, log_level: str = "INFO") -> None:
         from train_jobs.models.importer import ImportFailed, import_model
 
+        configure_logging(log_level)
         link = SessionLink(session)
 
         def on_progress(fraction: float, message: str) -> None:
             link.handle.import_progress.remote(spec.job_id, fraction, message)
 
-        _run_and_report(link, lambda: import_model(spec, on_progress),
+        _run_and_report(spec.job_id, link, lambda: import_model(spec, on_progress),
                         lambda s, entry, error: s.finish_import.remote(spec.job_id, entry, error),
                         expected=(ImportFailed,))
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class TrainingJob:
-    def run(self, session, spec: TrainingSpec) -> None:
+    def run(self, session, spec: TrainingSpec, log_level: str = "INFO") -> None:
         from train_jobs.training.resource_wait import ResourceWaitTimeout
         from train_jobs.training.run import run_training
 
+        configure_logging(log_level)
         link = SessionLink(session)
         try:
             outcome = run_training(spec, TrainingProgressSink(link, spec.run_id),
@@ -141,15 +147,15 @@ class TrainingJob:
                                    on_waiting=lambda message: link.handle.training_waiting.remote(spec.run_id, message))
         except ResourceWaitTimeout as e:  # its message is for the user as is
             outcome = {"error": str(e)}
-        except Exception as e:
-            traceback.print_exc()
+        except Exception as e:  # the status says it in short; the log has the traceback
+            log.exception("training run %s failed", spec.run_id)
             outcome = {"error": short_error(e)}
             if storage_full(e, spec.storage_path):  # other failures keep theirs, to look into or resume from
                 discard_checkpoints(spec)
         try:  # on disk first: a session actor that is gone now reads it when it comes back
             atomic_write_json(Path(spec.outcome_file), outcome)
         except OSError:  # a full disk: the session is still told, and records it if it can
-            traceback.print_exc()
+            log.exception("training run %s: could not write its outcome file", spec.run_id)
         link.deliver(lambda s: s.finish_training.remote(spec.run_id, outcome))
         ray.actor.exit_actor()
 
@@ -161,8 +167,8 @@ def discard_checkpoints(spec: TrainingSpec) -> None:
     remove_tree(Path(spec.search_dir))
 
 
-def launch(job_cls, session, spec) -> None:
+def launch(job_cls, session, spec, log_level: str = "INFO") -> None:
     """Start a job actor named after its job id, hand it the session actor and the spec, and return at once."""
     name = spec.run_id if isinstance(spec, TrainingSpec) else spec.job_id
     actor = job_cls.options(name=name, namespace=NAMESPACE, lifetime="detached").remote()
-    actor.run.remote(session, spec)
+    actor.run.remote(session, spec, log_level)

@@ -32,7 +32,7 @@ class TrainingService:
     async def _launch(self, job_cls, spec, job_id: str) -> dict:
         """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
         try:
-            launch(job_cls, self.session.handle, spec)
+            launch(job_cls, self.session.handle, spec, self.settings.log_level)
         except Exception as e:
             error = f"could not start {job_id}: {e}"
             await self.session.call(lambda s: s.abort_job.remote(job_id, error))

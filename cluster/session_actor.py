@@ -18,6 +18,7 @@ from cluster.session_record import SessionRecord
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
 from cluster.state_writer import LatestWriter
 from train_jobs.files import read_json
+from train_jobs.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def stop_job(name: str) -> None:
 class SessionActor(SessionMachine):
     def __init__(self, settings: dict):
         config = Settings(**settings)
+        configure_logging(config.log_level)
         config.root.mkdir(parents=True, exist_ok=True)
         self._writer = LatestWriter(config.layout.state_file)
         raw = read_json(config.layout.state_file)
@@ -60,7 +62,7 @@ class SessionActor(SessionMachine):
             return
         self._recovered = True
         for spec in specs:
-            launch(TrainingJob, ray.get_runtime_context().current_actor, spec)
+            launch(TrainingJob, ray.get_runtime_context().current_actor, spec, self.settings.log_level)
 
     def status(self) -> dict:
         if not self._recovered:

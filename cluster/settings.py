@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -54,6 +54,9 @@ class Settings(BaseModel):
         default_factory=lambda: os.environ.get("TM_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"))
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
+    # The server's own log records (request log, job failures) at this level and above, in every process.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default_factory=lambda: os.environ.get("TM_LOG_LEVEL", "INFO").upper())
 
     @field_validator("storage_root")
     @classmethod

@@ -1,4 +1,4 @@
-"""The FastAPI application: routers by resource, the error handler and an upload size guard."""
+"""The FastAPI application: routers by resource, the error handler, an upload size guard and the request log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
 from serve_app.errors import HANDLED, session_error_handler
+from serve_app.request_log import log_requests
 from serve_app.routes import artifacts, dataset, models, session, training
 
 
@@ -37,4 +38,5 @@ def create_app() -> FastAPI:
     for kind in HANDLED:
         api.add_exception_handler(kind, session_error_handler)
     api.middleware("http")(refuse_oversized_uploads)
+    api.middleware("http")(log_requests)  # added last, so it runs first and times (and logs) a refusal too
     return api

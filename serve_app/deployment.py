@@ -11,6 +11,7 @@ from cluster.settings import Settings
 from serve_app.api import create_app
 from serve_app.bind import check_bind, serve_host
 from serve_app.dependencies import configure
+from train_jobs.logs import configure_logging
 
 
 # 0 CPUs: the replica only validates and dispatches, leaving every CPU to Ray Data and Ray Train.
@@ -20,6 +21,7 @@ from serve_app.dependencies import configure
 class TrainingModule:
     def __init__(self, settings: dict):
         config = Settings(**settings)
+        configure_logging(config.log_level)
         check_bind(serve_host(), config)  # the host Serve really listens on, whatever the builder saw
         configure(config)
 
