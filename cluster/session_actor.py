@@ -13,6 +13,7 @@ from typing import Optional
 import ray
 
 from cluster.jobs import TrainingJob, launch
+from cluster.metrics import SessionMetrics
 from cluster.session_machine import SessionMachine
 from cluster.session_record import SessionRecord
 from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
@@ -44,6 +45,7 @@ class SessionActor(SessionMachine):
     def __init__(self, settings: dict):
         config = Settings(**settings)
         configure_logging(config.log_level)
+        self._metrics = SessionMetrics()
         config.root.mkdir(parents=True, exist_ok=True)
         self._writer = LatestWriter(config.layout.state_file)
         raw = read_json(config.layout.state_file)
@@ -78,6 +80,7 @@ class SessionActor(SessionMachine):
             self._writer.write(data)
         else:
             self._writer.submit(data)
+        self._metrics.record(record)  # what /status says, for Prometheus too
 
 
 def session_actor_handle(settings: Settings):

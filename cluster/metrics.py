@@ -1,0 +1,61 @@
+"""Prometheus metrics through Ray's metrics export (`ray.util.metrics`): Ray's metrics endpoint and the
+dashboard's Grafana panels show them next to Ray's own.
+
+They are read off the session record each time the session actor persists it, so they say exactly what
+/status and /monitor say, and no job has to report twice.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from cluster.session_record import SessionRecord, State
+
+TRAINING = {  # gauge name: (the key in the record's live training progress, description)
+    "tm_training_step": ("step", "Optimiser steps taken by the current training run"),
+    "tm_training_progress": ("progress", "Share of the current run's steps taken (0 to 1)"),
+    "tm_training_loss": ("loss", "Mean training loss over the latest progress window"),
+    "tm_training_samples_per_second": ("samples_per_s", "Training samples per second, latest window"),
+    "tm_training_tokens_per_second": ("tokens_per_s", "Training tokens per second, latest window"),
+    "tm_training_eta_seconds": ("eta_s", "Estimated seconds until the current run's last step"),
+}
+
+
+class SessionMetrics:
+    """The gauges, created once per process (Ray registers a metric by name)."""
+
+    def __init__(self):
+        from ray.util.metrics import Gauge
+
+        self.training = {name: Gauge(name, description=text) for name, (_, text) in TRAINING.items()}
+        self.state = Gauge("tm_session_state", description="1 for the session's current state, 0 for the others",
+                           tag_keys=("state",))
+        self.preprocess = Gauge("tm_preprocess_progress", description="Share of the dataset tokenised (0 to 1)")
+        self.preprocess_rows = Gauge("tm_preprocess_rows_per_second",
+                                     description="Rows per second of the latest finished preprocessing")
+        self.model_import = Gauge("tm_import_progress", description="Share of the latest model import done (0 to 1)")
+
+    def record(self, record: Optional[SessionRecord]) -> None:
+        current = record.state if record else State.idle
+        for state in State:
+            self.state.set(1.0 if state == current else 0.0, tags={"state": state.value})
+        if record is None:
+            return
+        for name, (key, _) in TRAINING.items():
+            value = record.training.live.get(key)
+            if isinstance(value, (int, float)):
+                self.training[name].set(float(value))
+        self.preprocess.set(record.preprocess.progress)
+        rate = rows_per_second(record)
+        if rate is not None:
+            self.preprocess_rows.set(rate)
+        self.model_import.set(record.imports.progress)
+
+
+def rows_per_second(record: SessionRecord) -> Optional[float]:
+    """Rows tokenised per second by the latest finished preprocessing (train, test and validation together)."""
+    job, dataset = record.preprocess, record.dataset or {}
+    if job.status != "done" or not job.started_at or not job.finished_at or job.finished_at <= job.started_at:
+        return None
+    rows = sum(part.get("rows", 0) for part in (dataset.get(s) or {} for s in ("train", "test", "validation")))
+    return rows / (job.finished_at - job.started_at)
