@@ -18,7 +18,7 @@ from serve_app.dependencies import configure
 @serve.ingress(create_app())
 class TrainingModule:
     def __init__(self, settings: dict):
-        configure(Settings(**settings))
+        configure(Settings(**settings), restore=True)
 
 
 def app(args: Optional[dict[str, Any]] = None) -> Application:
