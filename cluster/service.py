@@ -138,6 +138,8 @@ class TrainingService:
     async def deployment(self, key: str) -> dict:
         info = await self.session.call(lambda s: s.deployment.remote(key))
         live = await asyncio.to_thread(app_state, info["app"]) if info else {"state": "none"}
+        if live["state"] == "ready":  # what the model takes and answers: task, input field, labels, device
+            live["model"] = (await self._model_of(info))[1]
         return {**await self.status(), "deployment": {**(info or {}), **live}}
 
     async def undeploy(self, key: str) -> dict:

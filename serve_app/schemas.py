@@ -95,6 +95,7 @@ class DeploymentStatus(DeploymentInfo, _Open):
     state: str = Field(description="deploying | ready | failed | deleting | absent (not running: deploy again)")
     message: str = ""
     replicas: dict[str, int] = Field(default_factory=dict, description="replicas by state (running, starting, ...)")
+    model: Optional[dict[str, Any]] = Field(None, description="once ready: task, input field, labels, device")
 
 
 class NoDeployment(_Open):

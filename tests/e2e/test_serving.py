@@ -52,6 +52,7 @@ def test_deployed_model_agrees_with_the_downloaded_model(single):
     status = client.wait_deployed()["deployment"]
     assert status["state"] == "ready" and status["replicas"].get("running") == 1, status
     assert status["options"]["max_batch_size"] == 8 and status["model_dir"]
+    assert status["model"]["task"] == "single_label" and status["model"]["labels"] == ["neg", "pos"]
 
     texts = [row["text"] for row in csv.DictReader(open(tmp / "test.csv"))]
     served = client.predict(texts)
