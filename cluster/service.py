@@ -7,6 +7,7 @@ a script or a test can drive the server's work without HTTP (bench/gpu_check.py 
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -27,6 +28,8 @@ from train_jobs.files import remove_tree
 from train_jobs.inference.inputs import check_inputs
 from train_jobs.models.importer import catalogue, catalogue_name, check_directory_source
 
+log = logging.getLogger(__name__)
+
 
 class TrainingService:
     def __init__(self, settings: Settings):
@@ -34,6 +37,9 @@ class TrainingService:
         self.layout = settings.layout
         self.session = SessionClient(settings)
         self._models: dict[tuple, tuple] = {}  # (app, deployed_at) -> (handle, what the model takes)
+        # The ingress sets this: its first request restores the recorded deployment. Not from a thread at
+        # construction: the session actor's handle is then used from two threads, and calls were seen to stall.
+        self.restore_pending = False
 
     async def _launch(self, job_cls, spec, job_id: str) -> dict:
         """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
@@ -47,6 +53,9 @@ class TrainingService:
 
     # ---- session -----------------------------------------------------------------------
     async def status(self) -> dict:
+        if self.restore_pending:  # the first request (the healthcheck, at start-up) brings the model back
+            self.restore_pending = False
+            self._restoring = asyncio.create_task(self.restore_deployment())
         return await self.session.call(lambda s: s.status.remote())
 
     async def authorize(self, key: str) -> None:
@@ -167,13 +176,15 @@ class TrainingService:
             self._models[cached] = (handle, await handle.describe.remote())
         return self._models[cached]
 
-    def restore_deployment(self) -> None:
-        """At start-up (blocking; the ingress runs it in a thread): bring back the recorded deployment, and
-        remove model apps no session records."""
-        info = ray.get(self.session.handle.recorded_deployment.remote())
-        remove_apps(keep=info["app"] if info else None)
-        if info and app_state(info["app"])["state"] == "absent":
-            start_app(info)
+    async def restore_deployment(self) -> None:
+        """Bring back the recorded deployment, and remove model apps no session records."""
+        try:
+            info = await self.session.call(lambda s: s.recorded_deployment.remote())
+            await asyncio.to_thread(remove_apps, info["app"] if info else None)
+            if info and (await asyncio.to_thread(app_state, info["app"]))["state"] == "absent":
+                await asyncio.to_thread(start_app, info)
+        except Exception:  # the server runs without it; POST /deploy/{key} starts it again
+            log.exception("could not bring back the model deployment")
 
     # ---- models -------------------------------------------------------------------------
     async def import_model(self, key: str, model_type: str, model_name: str, body: UploadStream) -> dict:

@@ -6,8 +6,6 @@ Set once by the deployment's constructor. They live in this module, not on
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Annotated, Optional
 
 from fastapi import Depends, Request
@@ -16,23 +14,14 @@ from cluster.service import TrainingService
 from cluster.settings import Settings
 from cluster.uploads import UploadStream
 
-log = logging.getLogger(__name__)
 _service: Optional[TrainingService] = None
 
 
 def configure(settings: Settings, restore: bool = False) -> None:
-    """With `restore` (the ingress), bring back the recorded model deployment in the background."""
+    """With `restore` (the ingress), the first request brings back the recorded model deployment."""
     global _service
     _service = TrainingService(settings)
-    if restore:
-        threading.Thread(target=_restore, args=(_service,), name="restore-deployment", daemon=True).start()
-
-
-def _restore(service: TrainingService) -> None:
-    try:
-        service.restore_deployment()
-    except Exception:  # the server runs without it; POST /deploy/{key} starts it again
-        log.exception("could not bring back the model deployment")
+    _service.restore_pending = restore
 
 
 def get_service() -> TrainingService:

@@ -95,6 +95,20 @@ def test_concurrent_calls_are_answered_each_in_order(single):
     assert [[r["label"] for r in rows] for rows in together] == [[a, a] for a in alone]
 
 
+def test_cli_deploys_and_prints_a_table(single, server, tmp_path, capsys):
+    from training_client.cli import main
+
+    client, _ = single
+    base = ["--url", server.url]
+    assert main([*base, "deploy", "--key", client.key, "--set", "max_batch_size=4"]) == 0
+    lines = tmp_path / "texts.txt"
+    lines.write_text("the plot was dull\n\n")
+    assert main([*base, "predict", "--key", client.key, "the film was great", "--file", str(lines)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("  the ")]
+    assert len(rows) == 2 and all(("neg" in r) != ("pos" in r) for r in rows), out
+
+
 def test_restarted_server_brings_the_deployment_back(single, server):
     client, _ = single
     deployed(client)
