@@ -6,6 +6,8 @@ a script or a test can drive the server's work without HTTP (bench/gpu_check.py 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -14,13 +16,19 @@ import ray
 
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
 from cluster.resources import check_resources
+from cluster.serving import app_handle, app_state, remove_apps, start_app
 from cluster.session_client import SessionClient
+from cluster.session_deploy import NO_DEPLOYMENT_HINT
+from cluster.session_record import DeployOptions
 from cluster.settings import Settings
 from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task
 from cluster.uploads import MiB, UploadStream, save_parts, staged_name
-from train_jobs.errors import NotFound
+from train_jobs.errors import NotFound, WrongState
 from train_jobs.files import remove_tree
+from train_jobs.inference.inputs import check_inputs
 from train_jobs.models.importer import catalogue, catalogue_name, check_directory_source
+
+log = logging.getLogger(__name__)
 
 
 class TrainingService:
@@ -28,6 +36,10 @@ class TrainingService:
         self.settings = settings
         self.layout = settings.layout
         self.session = SessionClient(settings)
+        self._models: dict[tuple, tuple] = {}  # (app, deployed_at) -> (handle, what the model takes)
+        # The ingress sets this: its first request restores the recorded deployment. Not from a thread at
+        # construction: the session actor's handle is then used from two threads, and calls were seen to stall.
+        self.restore_pending = False
 
     async def _launch(self, job_cls, spec, job_id: str) -> dict:
         """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
@@ -41,16 +53,25 @@ class TrainingService:
 
     # ---- session -----------------------------------------------------------------------
     async def status(self) -> dict:
+        if self.restore_pending:  # the first request (the healthcheck, at start-up) brings the model back
+            self.restore_pending = False
+            self._restoring = asyncio.create_task(self.restore_deployment())
         return await self.session.call(lambda s: s.status.remote())
 
     async def authorize(self, key: str) -> None:
         await self.session.call(lambda s: s.authorize.remote(key))
 
     async def start_session(self, force: bool) -> dict:
-        return await self.session.call(lambda s: s.start.remote(force))
+        return await self._dropping_model(self.session.call(lambda s: s.start.remote(force)))
 
     async def restart_session(self, key: str) -> dict:
-        return await self.session.call(lambda s: s.restart.remote(key))
+        return await self._dropping_model(self.session.call(lambda s: s.restart.remote(key)))
+
+    async def _dropping_model(self, step):
+        """Run a session step that ends the model deployment (a wipe, a new run), then take its app down."""
+        result = await step
+        await asyncio.to_thread(remove_apps)
+        return result
 
     async def get_parameters(self) -> dict:
         return await self.session.call(lambda s: s.get_config.remote())
@@ -82,7 +103,7 @@ class TrainingService:
             remove_tree(staging)  # gone already when the upload was accepted
 
     async def preprocess(self, key: str) -> dict:
-        spec = await self.session.call(lambda s: s.begin_preprocess.remote(key))
+        spec = await self._dropping_model(self.session.call(lambda s: s.begin_preprocess.remote(key)))
         if spec is None:  # a cache hit (or a refusal), already answered by the session
             return await self.status()
         return await self._launch(PreprocessJob, spec, spec.job_id)
@@ -90,7 +111,7 @@ class TrainingService:
     # ---- training -----------------------------------------------------------------------
     async def start_training(self, key: str, resume: bool = False) -> dict:
         self._check_resources((await self.get_parameters())["config"])  # the cluster may have shrunk since
-        spec = await self.session.call(lambda s: s.begin_training.remote(key, resume))
+        spec = await self._dropping_model(self.session.call(lambda s: s.begin_training.remote(key, resume)))
         return await self._launch(TrainingJob, spec, spec.run_id)
 
     async def stop_training(self, key: str) -> dict:
@@ -116,6 +137,54 @@ class TrainingService:
         if not path or not Path(path).is_file():
             raise NotFound("no results for this run: it ended before the results were written")
         return path, f"results-{art['session_id'][:8]}.tar.gz"
+
+    # ---- model deployment -----------------------------------------------------------------
+    async def deploy(self, key: str, options: DeployOptions) -> dict:
+        info = await self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump()))
+        await asyncio.to_thread(start_app, info)
+        return await self.deployment(key)
+
+    async def deployment(self, key: str) -> dict:
+        info = await self.session.call(lambda s: s.deployment.remote(key))
+        live = await asyncio.to_thread(app_state, info["app"]) if info else {"state": "none"}
+        if live["state"] == "ready":  # what the model takes and answers: task, input field, labels, device
+            live["model"] = (await self._model_of(info))[1]
+        return {**await self.status(), "deployment": {**(info or {}), **live}}
+
+    async def undeploy(self, key: str) -> dict:
+        await self.session.call(lambda s: s.end_deploy.remote(key))
+        await asyncio.to_thread(remove_apps)
+        return await self.deployment(key)
+
+    async def predict(self, key: str, kind: str, items: list) -> dict:
+        info = await self.session.call(lambda s: s.deployment.remote(key, True))
+        handle, about = await self._model_of(info)
+        options = DeployOptions(**info["options"])
+        check_inputs(kind, items, about["input"], options.max_inputs_per_call, options.max_text_chars)
+        return {"task": about["task"], "predictions": await handle.predict.remote(kind, items)}
+
+    async def _model_of(self, info: dict) -> tuple:
+        """The handle of a ready deployment and what its model takes (asked once per deployment)."""
+        cached = (info["app"], info["deployed_at"])
+        if cached not in self._models:
+            live = await asyncio.to_thread(app_state, info["app"])
+            handle = await asyncio.to_thread(app_handle, info["app"]) if live["state"] == "ready" else None
+            if handle is None:
+                raise WrongState(f"the model deployment is {live['state']}: {live['message']}", state=live["state"],
+                                 hint="follow it with GET /deploy/{key}" if live["state"] == "deploying"
+                                 else NO_DEPLOYMENT_HINT)
+            self._models[cached] = (handle, await handle.describe.remote())
+        return self._models[cached]
+
+    async def restore_deployment(self) -> None:
+        """Bring back the recorded deployment, and remove model apps no session records."""
+        try:
+            info = await self.session.call(lambda s: s.recorded_deployment.remote())
+            await asyncio.to_thread(remove_apps, info["app"] if info else None)
+            if info and (await asyncio.to_thread(app_state, info["app"]))["state"] == "absent":
+                await asyncio.to_thread(start_app, info)
+        except Exception:  # the server runs without it; POST /deploy/{key} starts it again
+            log.exception("could not bring back the model deployment")
 
     # ---- models -------------------------------------------------------------------------
     async def import_model(self, key: str, model_type: str, model_name: str, body: UploadStream) -> dict:

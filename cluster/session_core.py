@@ -94,6 +94,7 @@ class SessionCore:
             r.preprocess.status = "not_started"
             r.preprocess.progress = 0.0
             r.artifacts = type(r.artifacts)()
+            r.deployment = None
         r.error = None
 
     def _next_job_id(self, r: SessionRecord, kind: str) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Optional
 
 from cluster.session_core import write_first
+from cluster.session_deploy import SessionDeploy
 from cluster.session_record import TRAINABLE, State
-from cluster.session_runs import SessionRuns
 from train_jobs.data.cache import reusable_cache
 from train_jobs.errors import InvalidParameters, WrongState
 from train_jobs.files import read_json
@@ -25,7 +25,7 @@ from train_jobs.results.archives import kept_checkpoint
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
 
 
-class SessionMachine(SessionRuns):
+class SessionMachine(SessionDeploy):
     # ---- preprocessing ----------------------------------------------------------------
     @write_first
     def begin_preprocess(self, key: str) -> Optional[PreprocessSpec]:
@@ -44,6 +44,7 @@ class SessionMachine(SessionRuns):
         r.preprocess = type(r.preprocess)(id=job_id, actor=job_id, status="running", started_at=time.time(),
                                           message="queued")
         r.artifacts = type(r.artifacts)()
+        r.deployment = None  # its model is gone with the artifacts (the service removes the Serve app)
         r.error = None
         r.message = "preprocessing started; poll /preprocess_status"
         try:

@@ -6,7 +6,7 @@ import time
 from enum import Enum
 from typing import Any, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train_jobs.config import TrainingConfigParams
 
@@ -71,6 +71,37 @@ class Artifacts(BaseModel):
     results_archive: Optional[str] = None
 
 
+class DeployOptions(BaseModel):
+    """How the model deployment runs (the body of POST /deploy/{key}; every field optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int = Field(16, ge=1, le=1024, description="inputs a replica runs in one forward pass")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, le=10, description="how long a batch waits to fill")
+    min_replicas: int = Field(1, ge=0, le=64, description="autoscaling lower bound")
+    max_replicas: int = Field(1, ge=1, le=64, description="autoscaling upper bound")
+    num_cpus: float = Field(0.5, gt=0, le=64, description="CPUs per replica (also its torch threads)")
+    use_gpu: Optional[bool] = Field(None, description="one GPU per replica; default: when the cluster has one")
+    max_inputs_per_call: int = Field(64, ge=1, le=4096, description="inputs one /predict call may send")
+    max_text_chars: int = Field(10_000, ge=1, description="characters one input may have")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DeployOptions:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        return self
+
+
+class DeploymentInfo(BaseModel):
+    """The session's model deployment: recorded so a restarted server brings it back."""
+
+    app: str  # the Serve application's name
+    model_dir: str
+    run_id: str
+    options: DeployOptions = Field(default_factory=DeployOptions)
+    deployed_at: float = Field(default_factory=time.time)
+
+
 class SessionRecord(BaseModel):
     session_id: str
     key: str
@@ -84,6 +115,7 @@ class SessionRecord(BaseModel):
     artifacts: Artifacts = Field(default_factory=Artifacts)
     imports: ImportInfo = Field(default_factory=ImportInfo)  # the latest model import
     error: Optional[dict[str, Any]] = None
+    deployment: Optional[DeploymentInfo] = None  # the trained model served by Ray Serve (POST /deploy)
     runs: int = 0  # counter for job names
 
     @property

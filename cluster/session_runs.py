@@ -58,6 +58,7 @@ class SessionRuns(SessionCore):
                                       message="starting workers", run_storage=spec.storage_path,
                                       hyperparameters=hyper.model_dump(), spec=spec.model_dump())
         r.artifacts = type(r.artifacts)(results_dir=spec.results_dir)
+        r.deployment = None  # a new run replaces the model: the service takes the old deployment down
         r.error = None
         r.message = STARTED
         self._save()
@@ -72,6 +73,7 @@ class SessionRuns(SessionCore):
         r.state = State.training
         t.status, t.stop_requested, t.resumable, t.finished_at, t.error = "running", False, False, None, None
         t.restarts += 1
+        r.deployment = None
         t.message = "resuming from the latest checkpoint"
         r.error = None
         r.message = f"training {why} from its latest checkpoint; follow it with /monitor/{{key}}"

@@ -9,7 +9,7 @@ from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
 from serve_app.errors import HANDLED, session_error_handler
 from serve_app.request_log import log_requests
-from serve_app.routes import artifacts, dataset, models, session, training
+from serve_app.routes import artifacts, dataset, models, serving, session, training
 
 
 async def refuse_oversized_uploads(request: Request, call_next):
@@ -33,7 +33,7 @@ def create_app() -> FastAPI:
         version="0.1.0",
     )
     api.include_router(session.health)
-    for module in (session, dataset, training, artifacts, models):
+    for module in (session, dataset, training, artifacts, models, serving):
         api.include_router(module.router)
     for kind in HANDLED:
         api.add_exception_handler(kind, session_error_handler)

@@ -17,9 +17,11 @@ from cluster.uploads import UploadStream
 _service: Optional[TrainingService] = None
 
 
-def configure(settings: Settings) -> None:
+def configure(settings: Settings, restore: bool = False) -> None:
+    """With `restore` (the ingress), the first request brings back the recorded model deployment."""
     global _service
     _service = TrainingService(settings)
+    _service.restore_pending = restore
 
 
 def get_service() -> TrainingService:

@@ -23,7 +23,7 @@ class TrainingModule:
         config = Settings(**settings)
         configure_logging(config.log_level)
         check_bind(serve_host(), config)  # the host Serve really listens on, whatever the builder saw
-        configure(config)
+        configure(config, restore=True)
 
 
 def app(args: Optional[dict[str, Any]] = None) -> Application:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model, model_validator
 
-from cluster.session_record import ImportInfo, PreprocessInfo, State, TrainingInfo
+from cluster.session_record import DeploymentInfo, ImportInfo, PreprocessInfo, State, TrainingInfo
 from train_jobs.config import TrainingConfigParams
 
 
@@ -89,6 +89,53 @@ class Catalogue(ServerStatus):
 
 class ImportedModel(ServerStatus):
     model: dict[str, Any]
+
+
+class DeploymentStatus(DeploymentInfo, _Open):
+    state: str = Field(description="deploying | ready | failed | deleting | absent (not running: deploy again)")
+    message: str = ""
+    replicas: dict[str, int] = Field(default_factory=dict, description="replicas by state (running, starting, ...)")
+    model: Optional[dict[str, Any]] = Field(None, description="once ready: task, input field, labels, device")
+
+
+class NoDeployment(_Open):
+    state: str = "none"
+
+
+class Deployment(ServerStatus):
+    deployment: Union[DeploymentStatus, NoDeployment]
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of `texts`, `pairs` (pair tasks) or `tokens` (token classification: words per sentence)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: Optional[list[StrictStr]] = Field(None, min_length=1)
+    pairs: Optional[list[Annotated[list[StrictStr], Field(min_length=2, max_length=2)]]] = Field(None, min_length=1)
+    tokens: Optional[list[Annotated[list[StrictStr], Field(min_length=1)]]] = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PredictRequest:
+        given = [k for k in ("texts", "pairs", "tokens") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of texts, pairs or tokens (got {given or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("texts", "pairs", "tokens") if getattr(self, k) is not None)
+
+    @property
+    def items(self) -> list:
+        return getattr(self, self.kind)
+
+
+class Predictions(BaseModel):
+    task: str = Field(description="single_label | multi_label | regression | token_classification")
+    predictions: list[dict[str, Any]] = Field(
+        description="one per input, in order: {label, probabilities} (single-label), {labels, probabilities} over "
+                    "the threshold (multi-label), {score} (regression), {tokens, tags} (token classification)")
 
 
 class ErrorBody(BaseModel):

@@ -6,6 +6,9 @@
     python -m training_client import {hub,directory,archive,bundled} NAME [--key KEY]
     python -m training_client models
     python -m training_client get-model NAME --key KEY [--tokenizer]
+    python -m training_client deploy --key KEY [--set FIELD=JSON]
+    python -m training_client predict --key KEY [TEXT ...] [--file FILE]
+    python -m training_client undeploy --key KEY
 """
 
 from __future__ import annotations
@@ -46,6 +49,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="any other config field, e.g. --set seed=7 --set init_eval=true")
     run.add_argument("--out", default="trained_model", help="where to save the model and results")
     run.add_argument("--force-restart", action="store_true", help="wipe an active session first")
+    run.add_argument("--predict", action="append", default=[], metavar="TEXT",
+                     help="after training, deploy the model and print its predictions for these texts")
+    dep = sub.add_parser("deploy", help="serve the session's trained model (Ray Serve) and wait until ready")
+    dep.add_argument("--key", required=True)
+    dep.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                     help="deployment options, e.g. --set max_batch_size=32 --set max_replicas=2")
+    pred = sub.add_parser("predict", help="predict with the deployed model; prints a table")
+    pred.add_argument("texts", nargs="*", help="texts to classify (pair tasks: A<TAB>B; token tasks: words)")
+    pred.add_argument("--file", help="one input per line")
+    pred.add_argument("--key", required=True)
+    undep = sub.add_parser("undeploy", help="remove the model deployment")
+    undep.add_argument("--key", required=True)
     sub.add_parser("status", help="print the server status")
     imp = sub.add_parser("import", help="import a base model into the catalogue (starts a session if --key is not given)")
     imp.add_argument("model_type", choices=["hub", "directory", "archive", "bundled"])
@@ -62,15 +77,45 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _fields(items: list[str]) -> dict:
+    return {field: json.loads(value) for field, _, value in (item.partition("=") for item in items)}
+
+
+def predict_table(client: TrainingModuleClient, lines: list[str]) -> list[dict]:
+    """Predict for `lines` in the form the deployed model takes, and print one row per input."""
+    kind = (client.deployment()["deployment"].get("model") or {}).get("input", "texts")
+    split = {"tokens": str.split, "pairs": lambda line: line.split("\t", 1)}.get(kind)
+    out = client.predict(**{kind: [split(line) for line in lines] if split else lines})
+    width = min(60, max(len(line) for line in lines))
+    for line, p in zip(lines, out["predictions"]):
+        if "label" in p:
+            result = f"{p['label']}  ({p['probabilities'][p['label']]:.3f})"
+        elif "labels" in p:
+            result = ", ".join(f"{k} ({v:.3f})" for k, v in p["probabilities"].items()) or "(none)"
+        elif "score" in p:
+            result = f"{p['score']:.4f}"
+        else:
+            result = " ".join(f"{w}/{t}" for w, t in zip(p["tokens"], p["tags"]))
+        print(f"  {line[:width]:<{width}}  {result}")
+    return out["predictions"]
+
+
+def deploy(client: TrainingModuleClient, options: dict) -> dict:
+    client.deploy(**options)
+    status = client.wait_deployed()["deployment"]
+    if status["state"] != "ready":
+        raise RuntimeError(f"the deployment is {status['state']}: {status.get('message')}")
+    print(f"model deployed: Serve app {status['app']}, replicas {status['replicas']}")
+    return status
+
+
 def _config(args: argparse.Namespace) -> dict:
     config = {k: v for k, v in {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size,
                                 "learning_rate": args.learning_rate, "max_seq_length": args.max_seq_length}.items()
               if v is not None}
     if args.metrics:
         config["eval_metrics"] = args.metrics.split(",")
-    for item in args.set:
-        field, _, value = item.partition("=")
-        config[field] = json.loads(value)
+    config.update(_fields(args.set))
     return config
 
 
@@ -118,7 +163,27 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
     print(f"test metrics of the selected model: {json.dumps(final['metrics'])}")
     print(f"model saved to {out / 'model'} (load it with AutoModelForSequenceClassification.from_pretrained)")
     print(f"results saved to {out / 'results'}")
+    if args.predict:
+        deploy(client, {})
+        print("predictions of the deployed model:")
+        predict_table(client, args.predict)
+        print(f"session key (for predict, undeploy): {client.key}")
     return final
+
+
+def _serving_command(client: TrainingModuleClient, args: argparse.Namespace) -> int:
+    client.key = args.key
+    if args.command == "deploy":
+        deploy(client, _fields(args.set))
+    elif args.command == "undeploy":
+        print(client.undeploy()["message"])
+    else:
+        lines = list(args.texts) + (Path(args.file).read_text().splitlines() if args.file else [])
+        if not [line for line in lines if line.strip()]:
+            print("error: give texts as arguments or --file", file=sys.stderr)
+            return 2
+        predict_table(client, [line for line in lines if line.strip()])
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "get-model":
                 client.key = args.key
                 print(client.download_imported_model(args.out or f"{args.name}.tar.gz", args.name, args.tokenizer))
+            elif args.command in ("deploy", "predict", "undeploy"):
+                return _serving_command(client, args)
             elif args.command == "wait":
                 return 0 if client.wait_healthy(args.timeout) else 1
             else:

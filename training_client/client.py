@@ -137,6 +137,32 @@ class TrainingModuleClient:
         query = f"tokenizer={str(tokenizer).lower()}" + (f"&model_name={model_name}" if model_name else "")
         return self._download(f"/get_imported_model/{self._key()}?{query}", dest)
 
+    # ---- serving the trained model ------------------------------------------------
+    def deploy(self, **options: Any) -> dict:
+        """Serve the trained model (options: max_batch_size, batch_wait_timeout_s, min_replicas, max_replicas,
+        num_cpus, use_gpu, max_inputs_per_call, max_text_chars)."""
+        return self._request("POST", f"/deploy/{self._key()}", json=options or None)
+
+    def deployment(self) -> dict:
+        return self._request("GET", f"/deploy/{self._key()}")
+
+    def undeploy(self) -> dict:
+        return self._request("DELETE", f"/deploy/{self._key()}")
+
+    def wait_deployed(self, timeout_s: float = 300, poll_s: float = 0.5) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while (status := self.deployment())["deployment"]["state"] in ("deploying", "absent"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the model deployment is still {status['deployment']['state']}")
+            time.sleep(poll_s)
+        return status
+
+    def predict(self, texts: Optional[list] = None, *, pairs: Optional[list] = None,
+                tokens: Optional[list] = None) -> dict:
+        """One result per input: texts, pairs (pair tasks) or tokens (words per sentence, token classification)."""
+        body = {k: v for k, v in {"texts": texts, "pairs": pairs, "tokens": tokens}.items() if v is not None}
+        return self._request("POST", f"/predict/{self._key()}", json=body)
+
     # ---- waiting ------------------------------------------------------------------
     def wait_healthy(self, timeout_s: float = 180) -> bool:
         deadline = time.monotonic() + timeout_s

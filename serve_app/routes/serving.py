@@ -1,0 +1,41 @@
+"""Model serving routes: deploy the trained model as its own Serve application, predict with it, remove it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Body
+
+from cluster.session_record import DeployOptions
+from serve_app.dependencies import Service
+from serve_app.schemas import Deployment, Predictions, PredictRequest, errors
+from serve_app.security import ApiToken, SessionKey
+
+router = APIRouter(tags=["serving"], dependencies=[ApiToken])
+Options = Annotated[Optional[DeployOptions], Body(description="batching, autoscaling and input limits")]
+
+
+@router.post("/deploy/{key}", response_model=Deployment, response_model_exclude_unset=True,
+             responses=errors(403, 409, 422, 507))
+async def deploy(key: SessionKey, service: Service, options: Options = None) -> dict:
+    """Serve the session's trained (or stopped-with-checkpoint) model; it replaces a deployment already there."""
+    return await service.deploy(key, options or DeployOptions())
+
+
+@router.get("/deploy/{key}", response_model=Deployment, response_model_exclude_unset=True,
+            responses=errors(403, 409))
+async def deployment(key: SessionKey, service: Service) -> dict:
+    """The deployment's state (deploying, ready, failed), replicas and the model it serves."""
+    return await service.deployment(key)
+
+
+@router.delete("/deploy/{key}", response_model=Deployment, response_model_exclude_unset=True,
+               responses=errors(403, 409, 507))
+async def undeploy(key: SessionKey, service: Service) -> dict:
+    return await service.undeploy(key)
+
+
+@router.post("/predict/{key}", response_model=Predictions, responses=errors(403, 409, 422))
+async def predict(key: SessionKey, body: PredictRequest, service: Service) -> dict:
+    """One result per input; 409 with a hint when the model is not deployed (or not ready yet)."""
+    return await service.predict(key, body.kind, body.items)

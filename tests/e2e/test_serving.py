@@ -1,0 +1,156 @@
+"""Serving the trained model through `serve run`: deploy, predict per task, bad inputs, undeploy, restart."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from conftest import TINY_MODEL
+from data import multilabel_files, ner_files, score_files, sentiment_files
+from helpers import expect_error, extract, new_session
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+SMALL = {"min_replicas": 1, "max_replicas": 1, "num_cpus": 0.25, "max_inputs_per_call": 50, "max_text_chars": 300}
+
+
+def trained_session(server, files, **config):
+    client = new_session(server)
+    client.set_parameters(model=TINY_MODEL, epochs=1, batch_size=16, learning_rate=1e-3, **config)
+    client.upload_dataset(*files)
+    client.preprocess()
+    client.wait_preprocessed()
+    client.start_training()
+    assert client.wait_trained(poll_s=0.5)["state"] == "trained"
+    return client
+
+
+@pytest.fixture(scope="module")
+def single(server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serving")
+    client = trained_session(server, sentiment_files(tmp))
+    return client, tmp
+
+
+def deployed(client) -> dict:
+    """The session's deployment, ready (deployed here when an earlier test has not)."""
+    if client.deployment()["deployment"]["state"] == "none":
+        client.deploy(**SMALL)
+    return client.wait_deployed()["deployment"]
+
+
+def test_predict_without_a_deployment_is_409_with_a_hint(single):
+    client, _ = single
+    err = expect_error(409, client.predict, ["the film was great"])
+    assert "/deploy/" in err.body["hint"]
+    assert client.deployment()["deployment"]["state"] == "none"
+
+
+def test_deployed_model_agrees_with_the_downloaded_model(single):
+    client, tmp = single
+    client.deploy(**SMALL, max_batch_size=8)
+    status = client.wait_deployed()["deployment"]
+    assert status["state"] == "ready" and status["replicas"].get("running") == 1, status
+    assert status["options"]["max_batch_size"] == 8 and status["model_dir"]
+    assert status["model"]["task"] == "single_label" and status["model"]["labels"] == ["neg", "pos"]
+
+    texts = [row["text"] for row in csv.DictReader(open(tmp / "test.csv"))]
+    served = client.predict(texts)
+    assert served["task"] == "single_label" and len(served["predictions"]) == len(texts)
+
+    model_dir = extract(client.download_model(tmp / "model.tar.gz"), tmp / "m") / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")).logits
+    expected = [model.config.id2label[int(i)] for i in logits.argmax(-1)]
+    assert [p["label"] for p in served["predictions"]] == expected  # 100% agreement
+    probs = torch.softmax(logits, -1)
+    for p, q in zip(served["predictions"], probs):
+        assert [p["probabilities"][model.config.id2label[i]] for i in range(2)] == pytest.approx(q.tolist(), abs=1e-4)
+
+
+@pytest.mark.parametrize("body, loc", [
+    ({"texts": []}, ["body", "texts"]),
+    ({"texts": ["ok"] * 51}, ["body", "texts"]),
+    ({"texts": ["ok", 7]}, ["body", "texts", 1]),
+    ({"texts": ["ok", "ok", "y" * 301]}, ["body", "texts", 2]),
+    ({"tokens": [["a", "b"]]}, ["body", "tokens"]),
+    ({}, ["body"]),
+])
+def test_bad_inputs_are_422_with_the_position(single, body, loc):
+    client, _ = single
+    err = expect_error(422, client._request, "POST", f"/predict/{client.key}", json=body)
+    assert err.body["detail"][0]["loc"][:len(loc)] == loc, err.body
+
+
+def test_concurrent_calls_are_answered_each_in_order(single):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _ = single
+    texts = [f"the film was {w}" for w in ("great", "awful", "superb", "dull", "moving", "boring")]
+    alone = [client.predict([t])["predictions"][0]["label"] for t in texts]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda t: client.predict([t, t])["predictions"], texts))
+    assert [[r["label"] for r in rows] for rows in together] == [[a, a] for a in alone]
+
+
+def test_cli_deploys_and_prints_a_table(single, server, tmp_path, capsys):
+    from training_client.cli import main
+
+    client, _ = single
+    base = ["--url", server.url]
+    assert main([*base, "deploy", "--key", client.key, "--set", "max_batch_size=4"]) == 0
+    lines = tmp_path / "texts.txt"
+    lines.write_text("the plot was dull\n\n")
+    assert main([*base, "predict", "--key", client.key, "the film was great", "--file", str(lines)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("  the ")]
+    assert len(rows) == 2 and all(("neg" in r) != ("pos" in r) for r in rows), out
+
+
+def test_restarted_server_brings_the_deployment_back(single, server):
+    client, _ = single
+    deployed(client)
+    before = client.predict(["the film was great"])["predictions"]
+    server.stop()
+    server.start()
+    status = client.wait_deployed()["deployment"]
+    assert status["state"] == "ready", status
+    assert client.predict(["the film was great"])["predictions"] == before
+
+
+def test_undeploy_then_predict_is_409(single):
+    client, _ = single
+    deployed(client)
+    assert client.undeploy()["deployment"]["state"] == "none"
+    expect_error(409, client.predict, ["the film was great"])
+    expect_error(409, client.undeploy)
+
+
+def test_other_tasks_predict_their_own_results(server, tmp_path):
+    cases = [
+        (multilabel_files(tmp_path, "jsonl", 64, 8), {"multi_label_threshold": 0.4},
+         {"texts": ["the cast were superb", "the soundtrack was loud"]}, "multi_label"),
+        (score_files(tmp_path, 64, 8), {"task_type": "regression"},
+         {"pairs": [["the film was great", "the plot was great"]]}, "regression"),
+        (ner_files(tmp_path, 48, 8), {"task_type": "token_classification"},
+         {"tokens": [["Alice", "Smith", "flew", "to", "Paris"]]}, "token_classification"),
+    ]
+    for files, config, body, task in cases:
+        client = trained_session(server, files, **config)
+        client.deploy(**SMALL)
+        assert client.wait_deployed()["deployment"]["state"] == "ready"
+        out = client.predict(**body)
+        assert out["task"] == task and len(out["predictions"]) == len(next(iter(body.values())))
+        got = out["predictions"][0]
+        if task == "multi_label":
+            assert set(got["labels"]) <= {"acting", "music", "plot"} and all(v >= 0.4 for v in got["probabilities"].values())
+        elif task == "regression":
+            assert isinstance(got["score"], float)
+        else:
+            assert got["tokens"] == body["tokens"][0] and len(got["tags"]) == 5 and all(got["tags"])
+        if task != "multi_label":  # texts to a model that takes pairs or words
+            assert expect_error(422, client.predict, ["a text"]).body["detail"][0]["loc"] == ["body", "texts"]
+    # a new session (force_restart) takes the last deployment down
+    assert new_session(server).deployment()["deployment"]["state"] == "none"

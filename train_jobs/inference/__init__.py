@@ -1,0 +1,1 @@
+"""Inference on a trained model directory: the per-task results the model deployment serves."""
