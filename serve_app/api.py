@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
-from serve_app.errors import HANDLED, session_error_handler
+from serve_app.errors import HANDLED, session_error_handler, validation_error_handler
 from serve_app.request_log import log_requests
 from serve_app.routes import artifacts, dataset, models, serving, session, training
 
@@ -37,6 +38,7 @@ def create_app() -> FastAPI:
         api.include_router(module.router)
     for kind in HANDLED:
         api.add_exception_handler(kind, session_error_handler)
+    api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.middleware("http")(refuse_oversized_uploads)
     api.middleware("http")(log_requests)  # added last, so it runs first and times (and logs) a refusal too
     return api

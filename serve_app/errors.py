@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray.exceptions import RayTaskError
 
@@ -34,3 +36,14 @@ async def session_error_handler(request: Request, exc: Exception) -> JSONRespons
     else:
         body = {"detail": err.message, "message": err.message, "state": err.state, "hint": err.hint}
     return JSONResponse(status_code=err.status_code, content=body, headers=getattr(err, "headers", None))
+
+
+def readable(errors: list[dict]) -> str:
+    """FastAPI's validation errors as one sentence: where each is and what is wrong ("body.epochs: ...")."""
+    return "; ".join(f"{'.'.join(str(part) for part in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors)
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 with the `message` every error body has, so one error model fits every status."""
+    errors = jsonable_encoder(exc.errors())
+    return JSONResponse(status_code=422, content={"detail": errors, "message": readable(errors)})
