@@ -149,11 +149,13 @@ class ErrorBody(BaseModel):
 
 _MEANING = {
     400: "a dataset or model that cannot be used: the message names the file, line and column",
+    401: "missing or wrong API token, when the server has one",
     403: "wrong session key (nothing changes)",
     404: "nothing to download yet",
     409: "wrong state: `state` says which, `hint` names the call to make first",
     413: "an upload over the size limit",
     422: "invalid parameters: FastAPI's `detail` array",
+    429: "too many wrong tokens or keys from this client: wait for `Retry-After` seconds",
     507: "the storage root is full: the message names it; free space there (nothing was changed)",
 }
 
@@ -161,6 +163,10 @@ _MEANING = {
 def errors(*codes: int) -> dict:
     """The `responses=` entry declaring these error statuses with their body."""
     return {code: {"model": ErrorBody, "description": _MEANING[code]} for code in codes}
+
+
+# Every route behind the API token: its refusal, and the limiter on wrong tokens and keys.
+GUARDED = errors(401, 429)
 
 
 def multipart_files(required: tuple[str, ...] = (), **fields: str) -> dict:

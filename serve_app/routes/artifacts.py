@@ -6,10 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from serve_app.dependencies import Service
-from serve_app.schemas import ServerStatus, errors
+from serve_app.schemas import GUARDED, ServerStatus, errors
 from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["artifacts"], dependencies=[ApiToken])
+router = APIRouter(tags=["artifacts"], dependencies=[ApiToken], responses=GUARDED)
 GZIP = {200: {"content": {"application/gzip": {}}, "description": "a tar.gz archive"}}
 
 

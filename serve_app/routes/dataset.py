@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from serve_app.dependencies import Service, UploadBody
-from serve_app.schemas import DatasetUploaded, ServerStatus, errors, multipart_files
+from serve_app.schemas import GUARDED, DatasetUploaded, ServerStatus, errors, multipart_files
 from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(dependencies=[ApiToken])
+router = APIRouter(dependencies=[ApiToken], responses=GUARDED)
 
 
 @router.post("/upload_dataset/{key}", response_model=DatasetUploaded, response_model_exclude_unset=True,

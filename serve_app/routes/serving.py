@@ -8,10 +8,10 @@ from fastapi import APIRouter, Body
 
 from cluster.session_record import DeployOptions
 from serve_app.dependencies import Service
-from serve_app.schemas import Deployment, Predictions, PredictRequest, errors
+from serve_app.schemas import GUARDED, Deployment, Predictions, PredictRequest, errors
 from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["serving"], dependencies=[ApiToken])
+router = APIRouter(tags=["serving"], dependencies=[ApiToken], responses=GUARDED)
 Options = Annotated[Optional[DeployOptions], Body(description="batching, autoscaling and input limits")]
 
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serve_app.dependencies import Service
-from serve_app.schemas import Health, Parameters, ServerStatus, StartedSession, TrainingConfigUpdate, errors
+from serve_app.schemas import GUARDED, Health, Parameters, ServerStatus, StartedSession, TrainingConfigUpdate, errors
 from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["session"], dependencies=[ApiToken])
+router = APIRouter(tags=["session"], dependencies=[ApiToken], responses=GUARDED)
 health = APIRouter(tags=["session"])  # open: load balancers and probes carry no token
 ForceRestart = Annotated[int, Query(description="If != 0, wipe the current session and start a new one.")]
 

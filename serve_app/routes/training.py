@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 
 from serve_app.dependencies import Service
 from serve_app.routes.session import ForceRestart
-from serve_app.schemas import Monitor, ServerStatus, StartedSession, errors
+from serve_app.schemas import GUARDED, Monitor, ServerStatus, StartedSession, errors
 from serve_app.security import ApiToken, SessionKey
 
-router = APIRouter(tags=["training"], dependencies=[ApiToken])
+router = APIRouter(tags=["training"], dependencies=[ApiToken], responses=GUARDED)
 Resume = Annotated[bool, Query(description="Continue the stopped run from its latest checkpoint instead of a new run.")]
 
 
