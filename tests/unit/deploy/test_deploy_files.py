@@ -11,7 +11,7 @@ from ray.serve.schema import (
     ServeDeploySchema,
 )
 
-from cluster.settings import Settings
+from cluster.settings import ON_HEAD_NODE, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
@@ -60,6 +60,7 @@ def _check_serve_config(raw: dict, storage_root: str) -> ServeDeploySchema:
     dep = app.deployments[0]
     assert dep.num_replicas == 1
     assert dep.ray_actor_options.num_cpus == 0
+    assert dep.ray_actor_options.resources == ON_HEAD_NODE  # the config replaces the code's options whole
     return config
 
 

@@ -33,6 +33,7 @@ DEFAULTS = {
     "group_by_length": True,
     "precision": "auto",
     "multi_label_threshold": 0.5,
+    "placement_strategy": "PACK",
 }
 
 
@@ -79,6 +80,7 @@ def test_all_fields_round_trip():
         {"eval_steps": 0},
         {"seed": -1},
         {"seed": 2**40},
+        {"placement_strategy": "spread"},
     ],
     ids=str,
 )
