@@ -50,14 +50,16 @@ class LocalNodes:
         return self
 
     def add_node(self, name: str, num_cpus: int = 1) -> None:
-        self._start(name, [f"--address={self.address}", f"--dashboard-agent-listen-port={free_port()}"], num_cpus)
+        self._start(name, [f"--address={self.address}"], num_cpus)
 
     def _start(self, name: str, args: list[str], num_cpus: int, timeout: float = 90) -> None:
         self.starts += 1  # a fresh temp dir each time: a node started again must not replay the old one's logs
         log_path = self.root / f"{name}-{self.starts}.log"
         log = open(log_path, "ab")
         self.nodes[name] = proc = subprocess.Popen(
-            [str(RAY), "start", "--block", *args, f"--num-cpus={num_cpus}", "--num-gpus=0", "--disable-usage-stats",
+            # Free ports where Ray's default is fixed: two nodes (and other Ray instances) share this machine.
+            [str(RAY), "start", "--block", *args, f"--dashboard-agent-listen-port={free_port()}",
+             f"--num-cpus={num_cpus}", "--num-gpus=0", "--disable-usage-stats",
              f"--temp-dir={self.root / f'{name}-{self.starts}'}", f"--object-store-memory={256 << 20}"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

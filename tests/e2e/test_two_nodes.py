@@ -3,7 +3,7 @@ with a worker on each node loses the second node mid-epoch, the node comes back,
 resumed from its latest checkpoint by Ray Train's restarted worker group.
 
 Storage is one local directory, shared by both nodes because they are on one machine: on a real cluster it is a
-shared filesystem (README, "Running on a Ray cluster").
+shared filesystem (README, "Running on a Ray cluster"). Minutes long, so it runs only with `-m multinode`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from helpers import prepared_session, wait_for
 from ray_nodes import AUTH, LocalNodes
 
 from training_client.local_server import ServerProcess
+
+pytestmark = pytest.mark.multinode
 
 EPOCHS = 2
 CONFIG = {"model": TINY_MODEL, "epochs": EPOCHS, "batch_size": 8, "learning_rate": 1e-3, "precision": "fp32",
