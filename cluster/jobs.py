@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import ray
 
-from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
+from cluster.settings import NAMESPACE, ON_HEAD_NODE, SESSION_ACTOR_NAME
 from train_jobs.errors import storage_full
 from train_jobs.files import atomic_write_json, remove_tree
 from train_jobs.logs import configure_logging
@@ -170,5 +170,5 @@ def discard_checkpoints(spec: TrainingSpec) -> None:
 def launch(job_cls, session, spec, log_level: str = "INFO") -> None:
     """Start a job actor named after its job id, hand it the session actor and the spec, and return at once."""
     name = spec.run_id if isinstance(spec, TrainingSpec) else spec.job_id
-    actor = job_cls.options(name=name, namespace=NAMESPACE, lifetime="detached").remote()
+    actor = job_cls.options(name=name, namespace=NAMESPACE, lifetime="detached", resources=ON_HEAD_NODE).remote()
     actor.run.remote(session, spec, log_level)

@@ -16,7 +16,7 @@ from cluster.jobs import TrainingJob, launch
 from cluster.metrics import SessionMetrics
 from cluster.session_machine import SessionMachine
 from cluster.session_record import SessionRecord
-from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME, Settings
+from cluster.settings import NAMESPACE, ON_HEAD_NODE, SESSION_ACTOR_NAME, Settings
 from cluster.state_writer import LatestWriter
 from train_jobs.files import read_json
 from train_jobs.logs import configure_logging
@@ -88,7 +88,7 @@ def session_actor_handle(settings: Settings):
     return (
         ray.remote(SessionActor)
         .options(name=SESSION_ACTOR_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                 num_cpus=0, max_restarts=-1, max_task_retries=3)
+                 num_cpus=0, resources=ON_HEAD_NODE, max_restarts=-1, max_task_retries=3)
         .remote(settings.model_dump())
     )
 

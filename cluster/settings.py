@@ -17,6 +17,10 @@ from train_jobs.specs import ArchiveLimits
 
 NAMESPACE = "training_module"
 SESSION_ACTOR_NAME = "training_module_session"
+# The ingress, the session actor and the job actors take a sliver of the head node's own resource (as Serve's
+# controller does), so losing a worker node never takes them with it, nor Ray Train's controller, which runs on
+# its job actor's node.
+ON_HEAD_NODE = {"node:__internal_head__": 0.001}
 
 
 def _default_storage_root() -> str:

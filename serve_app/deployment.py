@@ -7,15 +7,16 @@ from typing import Any, Optional
 from ray import serve
 from ray.serve import Application
 
-from cluster.settings import Settings
+from cluster.settings import ON_HEAD_NODE, Settings
 from serve_app.api import create_app
 from serve_app.bind import check_bind, serve_host
 from serve_app.dependencies import configure
 from train_jobs.logs import configure_logging
 
 
-# 0 CPUs: the replica only validates and dispatches, leaving every CPU to Ray Data and Ray Train.
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=200,
+# 0 CPUs: the replica only validates and dispatches, leaving every CPU to Ray Data and Ray Train; on the head node,
+# beside Serve's proxy (HeadOnly), so a lost worker node does not take the API down with it.
+@serve.deployment(ray_actor_options={"num_cpus": 0, "resources": ON_HEAD_NODE}, max_ongoing_requests=200,
                   logging_config={"enable_access_log": False})
 @serve.ingress(create_app())
 class TrainingModule:

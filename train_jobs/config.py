@@ -77,6 +77,10 @@ class TrainingConfigParams(BaseModel):
     weight_decay: float = Field(0.0, ge=0, le=1)
     num_workers: Optional[int] = Field(None, ge=1, description="Ray Train workers; default from the cluster.")
     use_gpu: Optional[bool] = Field(None, description="Default: use GPUs when the cluster has them.")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="Where the workers go on a multi-node cluster (Ray placement group strategy): PACK "
+        "fills a node first (fastest gradient exchange), SPREAD puts them on different nodes where it can, "
+        "STRICT_SPREAD one per node or none.")
     group_by_length: bool = Field(
         True, description="Batch rows of similar length together (less padding); batch order stays random.")
     precision: Literal["auto", "bf16", "fp32"] = Field(

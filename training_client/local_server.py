@@ -40,12 +40,16 @@ def free_port() -> int:
 class ServerProcess:
     """`serve run` in a subprocess. By default Serve starts its own local Ray instance, as for a user
     who types `serve run`; with `dashboard=False` a Ray head without the dashboard is started first
-    (`ray start --head --include-dashboard=false`) and `ray stop` ends it."""
+    (`ray start --head --include-dashboard=false`) and `ray stop` ends it; with `ray_address`, Serve joins
+    that running cluster (several nodes, say) and leaves it running when stopped; `env` adds to the
+    environment of `serve run` (RAY_AUTH_MODE=token to join a cluster with token auth, say)."""
 
-    def __init__(self, storage_root: Path, log_dir: Path, dashboard: bool = True, host: str = "127.0.0.1", **args):
+    def __init__(self, storage_root: Path, log_dir: Path, dashboard: bool = True, host: str = "127.0.0.1",
+                 ray_address: str | None = None, env: dict | None = None, **args):
         self.storage_root = storage_root
         self.dashboard = dashboard
-        self.ray_port = None if dashboard else free_port()
+        self.ray_address, self.env = ray_address, env or {}
+        self.ray_port = None if dashboard or ray_address else free_port()
         self.port = free_port()
         # Every interface includes loopback; the server refuses any host beyond loopback without an API token.
         self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.port}"
@@ -63,10 +67,12 @@ class ServerProcess:
         if not SERVE.exists():
             raise RuntimeError(f"{SERVE} not found; {NO_SERVER}")
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-        env["RAY_DEDUP_LOGS"] = "0"
+        env.update(RAY_DEDUP_LOGS="0", **self.env)
         log = open(self.log_path, "ab")
         command = [str(SERVE), "run", str(self.config)]
-        if self.ray_port:
+        if self.ray_address:
+            command += ["--address", self.ray_address]
+        elif self.ray_port:
             subprocess.run([str(RAY), "start", "--head", "--include-dashboard=false", "--disable-usage-stats",
                             f"--port={self.ray_port}"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
             command += ["--address", "auto"]  # the head just started on this machine

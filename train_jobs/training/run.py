@@ -32,7 +32,8 @@ def scaling_for(spec: TrainingSpec) -> tuple[ScalingConfig, int]:
         raise ValueError("use_gpu is true but the Ray cluster has no GPU")
     use_gpu, workers, cpus = worker_plan(spec.config.use_gpu, spec.config.num_workers, spec.default_workers, resources)
     per_worker = {"CPU": cpus, **({"GPU": 1} if use_gpu else {})}
-    return ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker), cpus
+    return ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker,
+                         placement_strategy=spec.config.placement_strategy), cpus
 
 
 def training_datasets(spec: TrainingSpec) -> dict[str, ray.data.Dataset]:

@@ -11,7 +11,7 @@ from ray.serve.schema import (
     ServeDeploySchema,
 )
 
-from cluster.settings import Settings
+from cluster.settings import ON_HEAD_NODE, Settings
 from serve_app.bind import is_loopback
 from training_client.local_server import ServerProcess
 
@@ -61,6 +61,7 @@ def _check_serve_config(raw: dict, storage_root: str) -> ServeDeploySchema:
     dep = app.deployments[0]
     assert dep.num_replicas == 1
     assert dep.ray_actor_options.num_cpus == 0
+    assert dep.ray_actor_options.resources == ON_HEAD_NODE  # the config replaces the code's options whole
     return config
 
 

@@ -34,6 +34,7 @@ DEFAULTS = {
     "precision": "auto",
     "multi_label_threshold": 0.5,
     "resource_wait_timeout_s": None,
+    "placement_strategy": "PACK",
 }
 
 
@@ -80,6 +81,7 @@ def test_all_fields_round_trip():
         {"eval_steps": 0},
         {"seed": -1},
         {"seed": 2**40},
+        {"placement_strategy": "spread"},
     ],
     ids=str,
 )
