@@ -55,6 +55,7 @@ class TrainingInfo(JobInfo):
     spec: Optional[dict[str, Any]] = None  # the TrainingSpec, to resume the run after a restart or a stop
     resumable: bool = False  # stopped with a checkpoint to go on from: training/start?resume=true continues it
     restarts: int = 0  # times the run was resumed (after a server restart or a stop)
+    tracking: Optional[dict[str, Any]] = None  # where the finished run was logged (the MLflow run), or why not
 
 
 class ImportInfo(JobInfo):

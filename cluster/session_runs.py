@@ -125,6 +125,7 @@ class SessionRuns(SessionCore):
                                                      ("model_dir", "model_archive", "results_archive")})
         if outcome.get("final_metrics"):
             t.final_metrics = outcome["final_metrics"]
+        t.tracking = outcome.get("tracking")
         if outcome.get("error"):
             r.state, t.status, t.error = State.failed, "failed", outcome["error"]
             r.error = {"during": "training", "message": outcome["error"]}

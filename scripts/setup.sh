@@ -27,5 +27,5 @@ fi
 .venv/bin/python -m pip install -q $constraints --upgrade pip
 # torch first, so the project's "torch>=2.4" is already met and pip pulls no CUDA build on a CPU machine.
 .venv/bin/python -m pip install -q $TORCH_SPEC
-.venv/bin/python -m pip install -q $constraints -e '.[server,test,bench]'
+.venv/bin/python -m pip install -q $constraints -e '.[server,test,bench,tracking]'
 echo "$want" >"$STAMP"

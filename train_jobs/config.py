@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,6 +49,30 @@ class SearchConfig(BaseModel):
     scheduler: Literal["asha", "fifo"] = Field(
         "asha", description="asha: stop trials that trail at each evaluation rung; fifo: run every trial out.")
     max_concurrent: Optional[int] = Field(None, ge=1, description="Trials at once; default: what the cluster fits.")
+
+
+class MlflowTracking(BaseModel):
+    """Where a run is logged: an MLflow tracking server's URL (or any URI MLflow takes) and the experiment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_uri: str = Field(..., min_length=1, description="e.g. http://mlflow:5000 or sqlite:///mlflow.db")
+    experiment: str = Field("training-module", min_length=1)
+    run_name: Optional[str] = Field(None, description="Default: the server's run id.")
+
+
+class Tracking(BaseModel):
+    """Experiment tracking, opt-in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mlflow: Optional[MlflowTracking] = None
+
+    @model_validator(mode="after")
+    def _installed(self) -> Tracking:
+        if self.mlflow and importlib.util.find_spec("mlflow") is None:
+            raise ValueError("tracking.mlflow needs MLflow on the server: pip install 'training-module[tracking]'")
+        return self
 
 
 class TrainingConfigParams(BaseModel):
@@ -112,6 +137,8 @@ class TrainingConfigParams(BaseModel):
         "(held by another job, or a node still to come); default: the server's resource_wait_timeout_s.")
     search: Optional[SearchConfig] = Field(
         None, description="Search hyper-parameters with Ray Tune instead of one run; needs validation data.")
+    tracking: Optional[Tracking] = Field(
+        None, description='Log each run to MLflow: {"mlflow": {"tracking_uri": ..., "experiment": ...}}.')
 
     @model_validator(mode="after")
     def _known_metrics(self) -> TrainingConfigParams:

@@ -182,7 +182,7 @@ def _setup(repo: Path, **env) -> list[str]:
 def test_setup_installs_once_then_skips_until_something_changes(setup_copy):
     first = _setup(setup_copy)
     assert first == ["-m pip install -q -c constraints.txt --upgrade pip", "-m pip install -q torch==2.13.0",
-                     "-m pip install -q -c constraints.txt -e .[server,test,bench]"]
+                     "-m pip install -q -c constraints.txt -e .[server,test,bench,tracking]"]
     assert _setup(setup_copy) == []  # nothing changed: no pip, so no network
     assert len(_setup(setup_copy, TORCH_SPEC="torch==2.13.0 --index-url https://example.invalid/cu128")) == 3
     with open(setup_copy / "constraints.txt", "a") as f:
@@ -193,4 +193,4 @@ def test_setup_installs_once_then_skips_until_something_changes(setup_copy):
 
 def test_setup_drops_the_constraints_on_another_python(setup_copy):
     calls = _setup(setup_copy, FAKE_MINOR="3.12")
-    assert calls[-1] == "-m pip install -q -e .[server,test,bench]"
+    assert calls[-1] == "-m pip install -q -e .[server,test,bench,tracking]"

@@ -20,6 +20,7 @@ from train_jobs.training.resource_wait import OnWaiting, wait_for_workers
 from train_jobs.training.scaling import worker_plan
 from train_jobs.training.search import OnTrials, adopt_best_trial, best_checkpoint, run_search
 from train_jobs.training.selection import SCORE
+from train_jobs.training.tracking import track
 from train_jobs.training.worker import loop_config
 
 SHUFFLE_BUFFER = 10_000
@@ -107,4 +108,5 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
         outcome["model_archive"] = str(build_model_archive(checkpoint, Path(spec.model_archive)))
     outcome["results_archive"] = str(build_results(results_dir, config, spec.dataset, Path(spec.results_archive),
                                                    stopped))
+    outcome["tracking"] = track(spec, outcome)
     return outcome
