@@ -31,6 +31,7 @@ def storage_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(storage_root, tmp_path_factory):
     os.environ["TM_API_TOKEN"] = API_TOKEN
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # the tracking test logs to an MLflow file store
     srv = ServerProcess(storage_root, tmp_path_factory.mktemp("server"), max_upload_mb=MAX_UPLOAD_MB,
                         progress_every_steps=2)
     srv.start()
