@@ -1,9 +1,12 @@
 """Command line: drive the whole flow against a running server, with progress bars.
 
+`training-module` once installed, or `python -m training_client`; the server is --url, else $TM_URL, else
+http://127.0.0.1:8000.
+
     python -m training_client run [--train FILE --test FILE] [--model NAME] [--epochs N] [--out DIR]
     python -m training_client status
     python -m training_client wait [--timeout S]
-    python -m training_client import {hub,directory,archive,bundled} NAME [--key KEY]
+    python -m training_client import {hub,directory,archive,bundled} NAME --key KEY
     python -m training_client models
     python -m training_client get-model NAME --key KEY [--tokenizer]
     python -m training_client deploy --key KEY [--set FIELD=JSON]
@@ -15,14 +18,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tarfile
 from importlib import resources
 from pathlib import Path
 
+import httpx
 from tqdm import tqdm
 
 from training_client.client import DEFAULT_URL, TrainingModuleClient, TrainingModuleError
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("training-module")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _sample(name: str) -> str:
@@ -30,9 +45,11 @@ def _sample(name: str) -> str:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="training_client", description=__doc__,
+    parser = argparse.ArgumentParser(prog="training-module", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=DEFAULT_URL, help="server address (default %(default)s)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--url", default=os.environ.get("TM_URL") or DEFAULT_URL,
+                        help="server address (default: $TM_URL, else %(default)s)")
     parser.add_argument("--token", help="the server's API token, if it has one (default: $TM_API_TOKEN)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="upload, preprocess, train, print metrics, download the model")
@@ -62,10 +79,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     undep = sub.add_parser("undeploy", help="remove the model deployment")
     undep.add_argument("--key", required=True)
     sub.add_parser("status", help="print the server status")
-    imp = sub.add_parser("import", help="import a base model into the catalogue (starts a session if --key is not given)")
+    imp = sub.add_parser("import", help="import a base model into the catalogue, in the session of --key")
     imp.add_argument("model_type", choices=["hub", "directory", "archive", "bundled"])
     imp.add_argument("model_name", help="hub id, server directory, archive file, or anything for bundled")
-    imp.add_argument("--key", help="an active session's key")
+    imp.add_argument("--key", required=True, help="an active session's key (start_session prints one)")
     sub.add_parser("models", help="list the imported models")
     get = sub.add_parser("get-model", help="download an imported model as tar.gz")
     get.add_argument("name")
@@ -193,10 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "status":
                 print(json.dumps(client.status(), indent=2))
             elif args.command == "import":
-                if args.key:
-                    client.key = args.key
-                else:
-                    print(f"session key: {client.start_session()['key']}")
+                client.key = args.key
                 archive = args.model_name if args.model_type == "archive" else None
                 client.import_model(args.model_type, Path(args.model_name).name if archive else args.model_name,
                                     archive)
@@ -217,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 run(client, args)
         except TrainingModuleError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        except httpx.HTTPError as e:  # one line, not a traceback: the server is down or the address wrong
+            print(f"error: cannot reach the server at {args.url}: {e or type(e).__name__} (is it running? --url, "
+                  "$TM_URL)", file=sys.stderr)
+            return 1
+        except (RuntimeError, OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
     return 0

@@ -1,0 +1,42 @@
+"""Unit tests of training_client/cli.py without a server: the version, the $TM_URL fallback, one-line errors with
+exit status 1, and --key required where a session must exist."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from training_client.cli import main, version
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on return: nothing listens there
+
+
+def test_version_prints_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"training-module {version()}"
+
+
+def test_the_server_address_falls_back_to_tm_url_and_an_unreachable_one_is_one_line(monkeypatch, capsys):
+    url = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("TM_URL", url)
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot reach the server at {url}: ") and err.count("\n") == 1
+
+
+def test_a_missing_file_is_one_line_with_status_1(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("TM_URL", f"http://127.0.0.1:{closed_port()}")
+    assert main(["predict", "--key", "k", "--file", str(tmp_path / "missing.txt")]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_import_needs_the_sessions_key(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["import", "bundled", "default"])
+    assert exit_.value.code == 2 and "--key" in capsys.readouterr().err
