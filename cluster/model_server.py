@@ -6,6 +6,7 @@ Started by the ingress (cluster/serving.py) with no HTTP route: /predict reaches
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from ray import serve
@@ -27,6 +28,7 @@ class ModelServer:
         self.model_dir = model_dir
         self.run.set_max_batch_size(max_batch_size)
         self.run.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.latency, self.batch_size = predict_metrics()
 
     def describe(self) -> dict[str, Any]:
         return {**self.predictor.describe(), "model_dir": self.model_dir, "device": str(self.predictor.device)}
@@ -44,7 +46,22 @@ class ModelServer:
         return results
 
     async def predict(self, kind: str, items: list) -> list[dict]:
-        return await self.run((kind, items))
+        started = time.perf_counter()
+        answers = await self.run((kind, items))
+        self.latency.observe(time.perf_counter() - started)  # the batch's wait included: what a caller waits
+        self.batch_size.observe(len(items))
+        return answers
+
+
+def predict_metrics():
+    """Prometheus metrics of /predict in this replica (Ray's metrics export, like cluster/metrics.py)."""
+    from ray.util.metrics import Histogram
+
+    latency = Histogram("tm_predict_latency_seconds", description="Seconds per /predict call in the model replica",
+                        boundaries=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+    inputs = Histogram("tm_predict_inputs", description="Inputs per /predict call",
+                       boundaries=[1, 2, 4, 8, 16, 32, 64, 128, 256])
+    return latency, inputs
 
 
 def model_app(model_dir: str, options: DeployOptions, use_gpu: bool) -> Application:

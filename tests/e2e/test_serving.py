@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 from data import multilabel_files, ner_files, score_files, sentiment_files
-from helpers import expect_error, extract, new_session
+from helpers import expect_error, extract, new_session, wait_for
+from test_prometheus import metrics_port, samples, value
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 SMALL = {"min_replicas": 1, "max_replicas": 1, "num_cpus": 0.25, "max_inputs_per_call": 50, "max_text_chars": 300}
@@ -93,6 +94,16 @@ def test_concurrent_calls_are_answered_each_in_order(single):
     with ThreadPoolExecutor(6) as pool:
         together = list(pool.map(lambda t: client.predict([t, t])["predictions"], texts))
     assert [[r["label"] for r in rows] for rows in together] == [[a, a] for a in alone]
+
+
+def test_predict_latency_reaches_prometheus(single, server):
+    client, _ = single
+    deployed(client)
+    client.predict(["the film was great"])
+    port = metrics_port(server)
+    lines = wait_for(lambda: (lambda got: got if value(got, "tm_predict_latency_seconds_count") else None)(
+        samples(port)), 90, "the predict latency histogram on Ray's metrics endpoint", poll=2)
+    assert value(lines, "tm_predict_inputs_count") >= 1
 
 
 def test_cli_deploys_and_prints_a_table(single, server, tmp_path, capsys):
