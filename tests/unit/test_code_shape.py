@@ -47,3 +47,9 @@ def test_route_bodies_are_thin():
                 body = node.body[1:] if ast.get_docstring(node) else node.body
                 lines = body[-1].end_lineno - body[0].lineno + 1
                 assert lines <= 10, f"{path.name}:{node.name} has a {lines}-line body"
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test modules by their base name (no packages under tests/): two alike fail collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
