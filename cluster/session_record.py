@@ -75,7 +75,8 @@ class Artifacts(BaseModel):
 class DeployOptions(BaseModel):
     """How the model deployment runs (the body of POST /deploy/{key}; every field optional)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"max_batch_size": 32, "batch_wait_timeout_s": 0.01, "min_replicas": 1, "max_replicas": 2}]})
 
     max_batch_size: int = Field(16, ge=1, le=1024, description="inputs a replica runs in one forward pass")
     batch_wait_timeout_s: float = Field(0.01, ge=0, le=10, description="how long a batch waits to fill")

@@ -10,16 +10,20 @@ from cluster.session_record import DeploymentInfo, ImportInfo, PreprocessInfo, S
 from train_jobs.config import TrainingConfigParams
 
 
-def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
+def _all_optional(model: type[BaseModel], name: str, examples: list[dict]) -> type[BaseModel]:
     """The same fields, constraints and docs, each optional: a POST merges into the current config."""
     fields = {}
     for field_name, info in model.model_fields.items():
         inner = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         fields[field_name] = (Optional[inner], Field(None, description=info.description))
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": examples})
+    return create_model(name, __config__=config, **fields)
 
 
-TrainingConfigUpdate = _all_optional(TrainingConfigParams, "TrainingConfigUpdate")
+TrainingConfigUpdate = _all_optional(TrainingConfigParams, "TrainingConfigUpdate", [
+    {"task_type": "sequence_classification", "eval_metrics": ["accuracy", "f1_macro"]},
+    {"epochs": 5, "learning_rate": 1e-4, "seed": 7},
+    {"search": {"trials": 8, "space": {"learning_rate": [2e-5, 3e-4], "batch_size": [16, 32]}}}])
 
 
 class _Open(BaseModel):
@@ -109,7 +113,10 @@ class Deployment(ServerStatus):
 class PredictRequest(BaseModel):
     """Exactly one of `texts`, `pairs` (pair tasks) or `tokens` (token classification: words per sentence)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"texts": ["My card still hasn't arrived", "Why did my top-up fail?"]},
+        {"pairs": [["A man is playing a flute.", "A man plays a flute."]]},
+        {"tokens": [["Paris", "is", "in", "France"]]}]})
 
     texts: Optional[list[StrictStr]] = Field(None, min_length=1)
     pairs: Optional[list[Annotated[list[StrictStr], Field(min_length=2, max_length=2)]]] = Field(None, min_length=1)

@@ -8,7 +8,7 @@ that uses it: the spec carries the whole config.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,6 +18,10 @@ from train_jobs.config import TrainingConfigParams
 OnProgress = Callable[[float, str], None]
 # Rank 0's live report: (step info, an evaluation entry or None) -> True when the run should stop.
 TrainingSink = Callable[[dict, Optional[dict]], bool]
+
+
+# Where an imported model comes from (`model_type` of /import_model).
+ModelSource = Literal["hub", "directory", "archive", "bundled"]
 
 
 class Spec(BaseModel):
@@ -58,7 +62,7 @@ class ArchiveLimits(Spec):
 class ImportSpec(Spec):
     job_id: str
     name: str  # the catalogue name
-    model_type: str
+    model_type: ModelSource
     model_name: str
     models_dir: str
     archive_path: Optional[str] = None  # model_type=archive: the staged upload, removed when the import ends

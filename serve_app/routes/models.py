@@ -10,9 +10,10 @@ from fastapi.responses import FileResponse
 from serve_app.dependencies import Service, UploadBody
 from serve_app.schemas import GUARDED, Catalogue, ImportedModel, ServerStatus, errors, multipart_files
 from serve_app.security import ApiToken, SessionKey
+from train_jobs.specs import ModelSource
 
 router = APIRouter(tags=["models"], dependencies=[ApiToken], responses=GUARDED)
-ModelType = Annotated[str, Query(description="Source: hub (a Hugging Face Hub id), directory (on the server, "
+ModelType = Annotated[ModelSource, Query(description="Source: hub (a Hugging Face Hub id), directory (on the server, "
                                              "under an allowed root), archive (tar.gz or zip sent as `file`), bundled.")]
 ModelName = Annotated[str, Query(description="Hub id, directory path, or the name for an archive; any value for "
                                              "bundled.")]

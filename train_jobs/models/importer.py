@@ -14,15 +14,15 @@ import time
 import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Optional
+from typing import Optional, get_args
 
 from train_jobs.errors import InvalidParameters
 from train_jobs.files import atomic_write_json, is_inside, read_json, swap_directory, update_hash
 from train_jobs.models.hub import limit_hub_requests, transport_failure
 from train_jobs.models.lookup import MODEL_NAME, TOKENIZER_FILES, parameter_count
-from train_jobs.specs import ArchiveLimits, ImportSpec, OnProgress
+from train_jobs.specs import ArchiveLimits, ImportSpec, ModelSource, OnProgress
 
-SOURCES = ("hub", "directory", "archive", "bundled")
+SOURCES = get_args(ModelSource)
 METADATA = "catalogue.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Files a Hugging Face model directory needs; others (e.g. sentence-transformers' pooling) are left out.

@@ -98,7 +98,7 @@ class Harness:
 
     def importing(self) -> tuple[str, ImportSpec]:
         key = self.start()
-        return key, self.machine.begin_import(key, "my-model", "huggingface", "org/my-model")
+        return key, self.machine.begin_import(key, "my-model", "hub", "org/my-model")
 
 
 def cache_meta(spec: PreprocessSpec) -> dict:
@@ -143,7 +143,7 @@ KEYED_CALLS = {
     "monitor": lambda m, key: m.monitor(key),
     "artifacts": lambda m, key: m.artifacts(key),
     "set_artifact": lambda m, key: m.set_artifact(key, "model_archive", "/elsewhere/model.tar.gz"),
-    "begin_import": lambda m, key: m.begin_import(key, "my-model", "huggingface", "org/my-model"),
+    "begin_import": lambda m, key: m.begin_import(key, "my-model", "hub", "org/my-model"),
     "last_import": lambda m, key: m.last_import(key),
 }
 keyed_calls = pytest.mark.parametrize("call", KEYED_CALLS.values(), ids=KEYED_CALLS.keys())
@@ -205,7 +205,7 @@ def test_second_start_without_force_is_refused(h):
 def test_forced_start_wipes_the_session(h):
     old_key, spec = h.training()
     old_dir = h.layout.session_dir(h.record.session_id)
-    import_spec = h.machine.begin_import(old_key, "my-model", "huggingface", "org/my-model")
+    import_spec = h.machine.begin_import(old_key, "my-model", "hub", "org/my-model")
     saves = len(h.saved)
     result = h.machine.start(force=True)
     assert not old_dir.exists()
@@ -962,7 +962,7 @@ def test_set_artifact_records_a_path(h):
 def test_begin_import_starts_a_job(h):
     key, spec = h.importing()
     assert isinstance(spec, ImportSpec)
-    assert (spec.name, spec.model_type, spec.model_name) == ("my-model", "huggingface", "org/my-model")
+    assert (spec.name, spec.model_type, spec.model_name) == ("my-model", "hub", "org/my-model")
     assert Path(spec.models_dir) == h.layout.models_dir
     assert spec.archive_path is None
     status = h.machine.status()["import"]
@@ -976,7 +976,7 @@ def test_a_second_import_while_one_runs_is_refused(h):
     key, spec = h.importing()
     before, saves = h.record.model_dump(), len(h.saved)
     with pytest.raises(WrongState) as exc:
-        h.machine.begin_import(key, "other", "huggingface", "org/other")
+        h.machine.begin_import(key, "other", "hub", "org/other")
     assert exc.value.status_code == 409
     assert "my-model" in exc.value.message
     assert h.record.model_dump() == before and len(h.saved) == saves
@@ -1008,13 +1008,13 @@ def test_finish_import_failure(h):
     assert status["status"] == "failed" and status["error"] == "no such repo"
     assert "import failed" in h.record.message
     assert h.machine.last_import(key) is None
-    assert isinstance(h.machine.begin_import(key, "again", "huggingface", "org/again"), ImportSpec)
+    assert isinstance(h.machine.begin_import(key, "again", "hub", "org/again"), ImportSpec)
 
 
 def test_stale_import_reports_are_ignored(h):
     key, old = h.importing()
     h.machine.finish_import(old.job_id, None, "failed")
-    current = h.machine.begin_import(key, "second", "huggingface", "org/second")
+    current = h.machine.begin_import(key, "second", "hub", "org/second")
     before, saves = h.record.model_dump(), len(h.saved)
     h.machine.import_progress(old.job_id, 0.9, "old")
     h.machine.finish_import(old.job_id, {"name": "my-model"}, None)
@@ -1028,7 +1028,7 @@ def test_stale_import_reports_are_ignored(h):
 
 def test_an_import_runs_beside_training(h):
     key, _ = h.training()
-    assert isinstance(h.machine.begin_import(key, "my-model", "huggingface", "org/my-model"), ImportSpec)
+    assert isinstance(h.machine.begin_import(key, "my-model", "hub", "org/my-model"), ImportSpec)
     assert h.record.state == State.training
 
 
@@ -1178,7 +1178,7 @@ def test_a_persisted_record_restores_the_same_status(h):
     key, spec = h.training()
     h.machine.training_progress(spec.run_id, {"step": 2, "total_steps": 4, "progress": 0.5},
                                 {"epoch": 1, "accuracy": 0.5})
-    h.machine.begin_import(key, "my-model", "huggingface", "org/my-model")
+    h.machine.begin_import(key, "my-model", "hub", "org/my-model")
     machine = h.reloaded()
     assert machine.status() == h.machine.status()
     assert machine.record.model_dump() == h.record.model_dump()
