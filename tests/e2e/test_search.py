@@ -41,6 +41,17 @@ def test_a_search_runs_its_trials_and_keeps_the_best(server, tmp_path):
     assert (results / "predictions.csv").is_file() and final["metrics"]["split"] == "test"
 
 
+def test_trials_asha_stops_early_free_their_workers_for_the_next(server, tmp_path):
+    # Sampled from the seed, so the same trials trail at the first rung each time.
+    client = searching_session(server, tmp_path, epochs=3, search={"trials": 4, "space": {"learning_rate": [1e-6, 3e-3]},
+                                                                  "scheduler": "asha"})
+    client.start_training()
+    final = client.wait_trained(poll_s=1)
+    trials = final["training"]["trials"]
+    assert final["state"] == "trained" and len(trials) == 4 and {t["state"] for t in trials} == {"TERMINATED"}
+    assert any(t["evaluations"] < 3 for t in trials[1:]), trials  # stopped early, and the trials after it ran
+
+
 def test_a_stop_ends_the_whole_search(server, tmp_path):
     client = searching_session(server, tmp_path, epochs=200, search={"trials": 4, "space": SPACE})
     client.start_training()

@@ -62,9 +62,28 @@ class TrialSink:
         return self.sink({**info, "trial": self.trial}, {**evaluation, "trial": self.trial} if evaluation else None)
 
 
+def free_stopped_trials_workers() -> int:
+    """Remove the workers' placement groups this job still holds; returns how many. Called as a trial starts,
+    one trial at a time: any such group then belongs to an earlier trial that ASHA stopped, whose Ray Train
+    run was killed with its trial before it could release its workers (its CPUs would stay reserved, and this
+    trial would wait for them for ever). Tune's own trial groups ask for memory alone and are left be."""
+    import ray
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    job = ray.get_runtime_context().get_job_id()
+    stale = [group_id for group_id, group in placement_group_table().items()
+             if group["state"] == "CREATED" and group_id.endswith(job)  # a group's id ends with its job's
+             and any(b.get("CPU") or b.get("GPU") for b in group["bundles"].values())]
+    for group_id in stale:
+        remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(group_id))))
+    return len(stale)
+
+
 def _trial(sampled: dict, *, spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: ScalingConfig,
            threads: int, shuffle_buffer: int) -> None:
     trial = tune.get_context().get_trial_id()
+    if (spec.config.search.max_concurrent or 1) == 1:
+        free_stopped_trials_workers()
     tspec = trial_spec(spec, sampled, Path(spec.search_dir) / trial)
     TorchTrainer(
         train_loop_per_worker,
