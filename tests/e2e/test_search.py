@@ -41,15 +41,35 @@ def test_a_search_runs_its_trials_and_keeps_the_best(server, tmp_path):
     assert (results / "predictions.csv").is_file() and final["metrics"]["split"] == "test"
 
 
-def test_trials_asha_stops_early_free_their_workers_for_the_next(server, tmp_path):
-    # Sampled from the seed, so the same trials trail at the first rung each time.
-    client = searching_session(server, tmp_path, epochs=3, search={"trials": 4, "space": {"learning_rate": [1e-6, 3e-3]},
-                                                                  "scheduler": "asha"})
-    client.start_training()
-    final = client.wait_trained(poll_s=1)
-    trials = final["training"]["trials"]
-    assert final["state"] == "trained" and len(trials) == 4 and {t["state"] for t in trials} == {"TERMINATED"}
-    assert any(t["evaluations"] < 3 for t in trials[1:]), trials  # stopped early, and the trials after it ran
+# A trial that ASHA stops is killed with its Ray Train run, whose workers' placement group stays reserved:
+# the next trial frees it first. Here on a Ray instance of its own: a group left by "a killed run" of this
+# job, one of Tune's trial groups (memory only) and one of another job.
+LEAK = """
+import json, time, ray
+from ray.util.placement_group import placement_group, placement_group_table
+from train_jobs.training.search import free_stopped_trials_workers
+
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+leaked, tune_group = placement_group([{"CPU": 2}]), placement_group([{"memory": 1}])
+assert leaked.wait(30) and tune_group.wait(30)
+freed = free_stopped_trials_workers()
+states = {g.id.hex(): placement_group_table(g)["state"] for g in (leaked, tune_group)}
+deadline = time.monotonic() + 30  # the CPUs come back as the raylet hears of the removal
+while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+    time.sleep(0.2)
+print(json.dumps({"freed": freed, "leaked": states[leaked.id.hex()], "tune": states[tune_group.id.hex()],
+                  "cpus_free": ray.available_resources().get("CPU", 0)}))
+ray.shutdown()
+"""
+
+
+def test_a_killed_trials_workers_are_freed_for_the_next_trial():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", LEAK], capture_output=True, text=True, timeout=180, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"freed": 1, "leaked": "REMOVED", "tune": "CREATED", "cpus_free": 2.0}
 
 
 def test_a_stop_ends_the_whole_search(server, tmp_path):
