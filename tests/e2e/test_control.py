@@ -89,8 +89,9 @@ def test_restarting_ray_brings_back_the_session_and_the_cut_off_run_resumes_by_i
     server.start()
 
     status = client.monitor()  # the same key still works
-    assert status["state"] == "training", status
-    assert "restart resumed" in status["message"] and status["training"]["restarts"] == 1
+    # Resumed by itself (on a fast machine the few epochs left may be done already).
+    assert status["training"]["restarts"] == 1, status
+    assert status["state"] == "trained" or "restart resumed" in status["message"], status
     final = client.wait_trained(poll_s=0.5)
     assert final["state"] == "trained", final
     assert [e["epoch"] for e in final["history"]] == [1, 2, 3, 4, 5, 6]
