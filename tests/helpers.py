@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import shutil
 import subprocess
 import tarfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from training_client import TrainingModuleClient, TrainingModuleError
@@ -83,3 +85,17 @@ def fill(disk: Path, leave: int = 0) -> Path:
             if e.errno != errno.ENOSPC:
                 raise
     return filler
+
+
+def driver_on_server_ray(server) -> tuple[str, dict]:
+    """The GCS address of this server's own Ray instance, and the environment a driver process needs to join it:
+    no RAY_ADDRESS of ours, and Ray's token authentication when `serve run` turned it on (the token is in ~/.ray)."""
+    for process in psutil.Process(server.proc.pid).children(recursive=True):
+        for arg in process.cmdline():
+            if arg.startswith("--gcs-address="):
+                raylet_env = process.environ()
+                env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+                if "RAY_AUTH_MODE" in raylet_env:
+                    env["RAY_AUTH_MODE"] = raylet_env["RAY_AUTH_MODE"]
+                return arg.split("=", 1)[1], env
+    raise AssertionError("no raylet under the server process")

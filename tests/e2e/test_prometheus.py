@@ -4,15 +4,13 @@ training run, shows the session state and the run's progress gauges."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import httpx
 from conftest import TINY_MODEL
 from data import sentiment_files
-from helpers import prepared_session, wait_for
-from test_waiting_for_resources import raylet
+from helpers import driver_on_server_ray, prepared_session, wait_for
 
 # Prints the metrics export port of the server's (single) node.
 PORT = """
@@ -23,10 +21,7 @@ print(json.dumps([n["MetricsExportPort"] for n in ray.nodes() if n["Alive"]]))
 
 
 def metrics_port(server) -> int:
-    address, raylet_env = raylet(server)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    if "RAY_AUTH_MODE" in raylet_env:
-        env["RAY_AUTH_MODE"] = raylet_env["RAY_AUTH_MODE"]
+    address, env = driver_on_server_ray(server)
     out = subprocess.run([sys.executable, "-c", PORT, address], capture_output=True, text=True, env=env, timeout=120,
                          check=True).stdout
     return json.loads(out.strip().splitlines()[-1])[0]

@@ -6,16 +6,14 @@ second job or a Tune trial would; a 1-worker run (all CPUs per worker) then fits
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 
-import psutil
 from conftest import TINY_MODEL
 from data import sentiment_files
-from helpers import prepared_session, wait_for
+from helpers import driver_on_server_ray, prepared_session, wait_for
 
 LIMIT_S = 4
 # Holds every CPU until its stdin closes; each line it reads is answered with the number of placement groups
@@ -32,22 +30,10 @@ for _ in sys.stdin:
 """
 
 
-def raylet(server) -> tuple[str, dict]:
-    """The GCS address of this server's own Ray instance and its raylet's environment."""
-    for process in psutil.Process(server.proc.pid).children(recursive=True):
-        for arg in process.cmdline():
-            if arg.startswith("--gcs-address="):
-                return arg.split("=", 1)[1], process.environ()
-    raise AssertionError("no raylet under the server process")
-
-
 @contextmanager
 def every_cpu_held(server):
     """Yields (the cluster's CPUs, a call that counts the placement groups waiting)."""
-    address, raylet_env = raylet(server)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    if "RAY_AUTH_MODE" in raylet_env:  # `serve run` turned Ray's token authentication on; the token is in ~/.ray
-        env["RAY_AUTH_MODE"] = raylet_env["RAY_AUTH_MODE"]
+    address, env = driver_on_server_ray(server)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, address], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, env=env)
 
