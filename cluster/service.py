@@ -16,7 +16,7 @@ import ray
 
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
 from cluster.resources import check_resources
-from cluster.serving import app_handle, app_state, remove_apps, start_app
+from cluster.serving import app_handle, app_state, remove_apps, replica_answer, start_app
 from cluster.session_client import SessionClient
 from cluster.session_deploy import NO_DEPLOYMENT_HINT
 from cluster.session_record import DeployOptions
@@ -161,7 +161,7 @@ class TrainingService:
         handle, about = await self._model_of(info)
         options = DeployOptions(**info["options"])
         check_inputs(kind, items, about["input"], options.max_inputs_per_call, options.max_text_chars)
-        return {"task": about["task"], "predictions": await handle.predict.remote(kind, items)}
+        return {"task": about["task"], "predictions": await replica_answer(handle.predict.remote(kind, items))}
 
     async def _model_of(self, info: dict) -> tuple:
         """The handle of a ready deployment and what its model takes (asked once per deployment)."""
@@ -173,7 +173,7 @@ class TrainingService:
                 raise WrongState(f"the model deployment is {live['state']}: {live['message']}", state=live["state"],
                                  hint="follow it with GET /deploy/{key}" if live["state"] == "deploying"
                                  else NO_DEPLOYMENT_HINT)
-            self._models[cached] = (handle, await handle.describe.remote())
+            self._models[cached] = (handle, await replica_answer(handle.describe.remote()))
         return self._models[cached]
 
     async def restore_deployment(self) -> None:

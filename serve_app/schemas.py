@@ -162,6 +162,8 @@ _MEANING = {
     409: "wrong state: `state` says which, `hint` names the call to make first",
     413: "an upload over the size limit",
     422: "invalid parameters: FastAPI's `detail` array",
+    503: "the model replica answering the call was lost and Serve is starting a new one: retry after `Retry-After` "
+         "seconds",
     429: "too many wrong tokens or keys from this client: wait for `Retry-After` seconds",
     507: "the storage root is full: the message names it; free space there (nothing was changed)",
 }

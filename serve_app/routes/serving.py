@@ -23,7 +23,7 @@ async def deploy(key: SessionKey, service: Service, options: Options = None) -> 
 
 
 @router.get("/deploy/{key}", response_model=Deployment, response_model_exclude_unset=True,
-            responses=errors(403, 409))
+            responses=errors(403, 409, 503))
 async def deployment(key: SessionKey, service: Service) -> dict:
     """The deployment's state (deploying, ready, failed), replicas and the model it serves."""
     return await service.deployment(key)
@@ -35,7 +35,8 @@ async def undeploy(key: SessionKey, service: Service) -> dict:
     return await service.undeploy(key)
 
 
-@router.post("/predict/{key}", response_model=Predictions, responses=errors(403, 409, 422))
+@router.post("/predict/{key}", response_model=Predictions, responses=errors(403, 409, 422, 503))
 async def predict(key: SessionKey, body: PredictRequest, service: Service) -> dict:
-    """One result per input; 409 with a hint when the model is not deployed (or not ready yet)."""
+    """One result per input; 409 with a hint when the model is not deployed (or not ready yet); 503 with
+    `Retry-After` when the replica answering the call was lost (Serve starts a new one)."""
     return await service.predict(key, body.kind, body.items)

@@ -1,9 +1,16 @@
 """Unit tests of serve_app/errors.py over the real FastAPI app (no Ray): FastAPI's own 422 carries the `message`
-every error body has, in one sentence naming where each problem is."""
+every error body has, in one sentence naming where each problem is; a lost model replica is a 503 with
+`Retry-After`."""
 
 from __future__ import annotations
 
-from test_request_log import KEY, client  # noqa: F401  (the fixture)
+from fastapi.testclient import TestClient
+from ray.exceptions import ActorDiedError
+from test_request_log import KEY, KeyOnly, client  # noqa: F401  (the fixture)
+
+from cluster.serving import RETRY_AFTER_S, replica_answer
+from serve_app import dependencies
+from serve_app.api import create_app
 
 
 def test_a_body_that_fails_validation_is_422_with_detail_and_a_message(client):  # noqa: F811
@@ -12,3 +19,23 @@ def test_a_body_that_fails_validation_is_422_with_detail_and_a_message(client): 
     body = response.json()
     assert {e["loc"][1] for e in body["detail"]} >= {"epochs", "seed"}
     assert "body.epochs" in body["message"] and "body.seed: " in body["message"]
+
+
+class LostReplica(KeyOnly):
+    """Predicts as the service does, through `replica_answer`, with a replica that dies before it answers."""
+
+    async def predict(self, key: str, kind: str, items: list) -> dict:
+        async def died():
+            raise ActorDiedError()
+
+        return {"task": "single_label", "predictions": await replica_answer(died())}
+
+
+def test_a_lost_model_replica_is_503_with_retry_after_and_a_hint(tmp_path, monkeypatch):
+    monkeypatch.setattr(dependencies, "_service", LostReplica(tmp_path))
+    response = TestClient(create_app(), raise_server_exceptions=False).post(f"/predict/{KEY}",
+                                                                            json={"texts": ["the film was great"]})
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    body = response.json()
+    assert "replica" in body["message"] and "GET /deploy/{key}" in body["hint"]
