@@ -106,7 +106,7 @@ def test_a_killed_replica_is_replaced_and_calls_resume_without_5xx(server, tmp_p
     client = trained_session(server, sentiment_files(tmp_path))
     client.deploy(**SMALL)  # one replica (min = max = 1): nothing else can answer while it is gone
     ready = client.wait_deployed()["deployment"]
-    assert ready["state"] == "ready" and ready["replicas"] == {"running": 1}, ready
+    assert ready["state"] == "ready" and ready["replicas"].get("running") == 1, ready
     app = ready["app"]
     [old] = wait_for(lambda: replica_pids(server, app), 30, "the model replica's process")
     try:
@@ -119,7 +119,7 @@ def test_a_killed_replica_is_replaced_and_calls_resume_without_5xx(server, tmp_p
                 if not replica_pids(server, app) - {old}:
                     return False
                 d = client.deployment()["deployment"]
-                return d["state"] == "ready" and d["replicas"] == {"running": 1}
+                return d["state"] == "ready" and d["replicas"].get("running") == 1
 
             wait_for(back, BACK_WITHIN_S, "a new replica running after the kill", poll=0.25)
             back_at = time.monotonic()
