@@ -83,7 +83,8 @@ class TrainingService:
     async def update_parameters(self, key: str, patch: dict) -> dict:
         if {"use_gpu", "num_workers"} & set(patch):  # refused before the session changes
             self._check_resources({**(await self.get_parameters())["config"], **patch})
-        return await self.session.call(lambda s: s.update_config.remote(key, patch))
+        # A new config ends the deployment (the session clears its record): its app goes too.
+        return await self._dropping_model(self.session.call(lambda s: s.update_config.remote(key, patch)))
 
     # ---- dataset ------------------------------------------------------------------------
     async def upload_dataset(self, key: str, body: UploadStream) -> dict:
@@ -98,7 +99,8 @@ class TrainingService:
                                      required=("train_file", "test_file"))
             files = {field.removesuffix("_file"): (str(path), name) for field, (path, name) in saved.items()}
             summary = await inspect_upload_task.remote(files, target["task_type"])
-            return await self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary))
+            return await self._dropping_model(
+                self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary)))
         finally:
             remove_tree(staging)  # gone already when the upload was accepted
 
