@@ -1,5 +1,6 @@
 """Killing the model's replica mid-load: Serve starts a new one, calls resume within seconds of it being back, and
-no call returns a 5xx once it is back.
+no call returns a 5xx once it is back; and a model the session no longer has is not left
+serving.
 
 What a client sees in the gap (Serve 2.60's router, read in ray/serve/_private/router.py):
 - a call not yet handed to a replica waits: the router retries a send that meets the dead replica and, with no
@@ -144,3 +145,15 @@ def test_a_killed_replica_is_replaced_and_calls_resume_without_5xx(server, tmp_p
     assert all(c.status == 503 and c.retry_after for c in failed), \
         [(round(c.started - killed_at, 2), c.status, c.retry_after) for c in failed]
     assert all(c.started <= killed_at + DYING_S for c in failed), "a call made after the kill failed, not waited"
+
+
+def test_a_config_change_takes_the_model_app_down(server, tmp_path):
+    """A new config ends the session's model (the record drops its deployment), so its replica must go too: left
+    running it would hold its CPUs with no route left to remove it."""
+    client = trained_session(server, sentiment_files(tmp_path))
+    client.deploy(**SMALL)
+    app = client.wait_deployed()["deployment"]["app"]
+    wait_for(lambda: replica_pids(server, app), 30, "the model replica's process")
+    client.set_parameters(epochs=2)
+    assert client.deployment()["deployment"]["state"] == "none"
+    wait_for(lambda: not replica_pids(server, app), 60, "the model replica gone after the config change")
