@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 
 from train_jobs.data.samples import held_out_inputs
 from train_jobs.errors import WrongState
-from train_jobs.inference.export import export_model, is_current
+from train_jobs.inference.export import ensure_export, export_model, is_current
 from train_jobs.inference.predict import Predictor
 
 TEXTS = ["the film was great", "a dull and boring plot", "music", "the cast were superb but the plot was thin"]
@@ -129,17 +130,27 @@ def test_an_export_that_misses_its_bar_is_refused_and_leaves_nothing(models, tmp
     assert os.listdir(tmp_path) == []  # no export, no temporary folder
 
 
-def test_an_export_is_current_until_the_model_changes(models, fp32):
-    model_dir, _, _, _ = models["regression"]
+def test_an_export_and_its_archive_are_reused_until_the_model_changes(models, fp32, tmp_path):
+    model_dir, dataset, _, _ = models["regression"]
     _, export_dir = fp32["regression"]
+    check_file, archive = export_dir / "export_check.json", tmp_path / "model-onnx.tar.gz"
+    built_at = check_file.stat().st_mtime_ns
     assert is_current(model_dir, export_dir)
+    assert ensure_export(model_dir, export_dir, "onnx", dataset, archive) == archive
+    with tarfile.open(archive) as tar:
+        assert {"model-onnx/model.onnx", "model-onnx/export_check.json", "model-onnx/tokenizer.json"} <= \
+            set(tar.getnames())
+    archived_at = archive.stat().st_mtime_ns
+    assert ensure_export(model_dir, export_dir, "onnx", dataset, archive) == archive
+    assert (check_file.stat().st_mtime_ns, archive.stat().st_mtime_ns) == (built_at, archived_at)  # both reused
+
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # the run resumed and saved again
-    try:
-        assert not is_current(model_dir, export_dir)
-    finally:
-        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert not is_current(model_dir, export_dir)
+    ensure_export(model_dir, export_dir, "onnx", dataset, archive)
+    assert is_current(model_dir, export_dir) and check_file.stat().st_mtime_ns > built_at
+    assert archive.stat().st_mtime_ns >= check_file.stat().st_mtime_ns  # the archive follows the new export
 
 
 def test_the_check_falls_back_to_validation_then_train_rows(models, tmp_path):
