@@ -7,6 +7,7 @@ export_check.json in the export, so they travel in its archive.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import uuid
@@ -24,6 +25,8 @@ from train_jobs.inference.onnx_files import QUANTISERS, write_onnx
 from train_jobs.inference.predict import Predictor
 from train_jobs.models.lookup import TOKENIZER_FILES
 from train_jobs.results.archives import write_tar_gz
+
+log = logging.getLogger(__name__)
 
 # Beside model.onnx, so the directory is self-contained: labels and task (config.json), max_seq_length,
 # threshold and text columns (training_config.json), and the tokenizer.
@@ -87,8 +90,10 @@ def _build(model_dir: Path, out: Path, fmt: str, rows: tuple, bars: Optional[dic
     try:
         opset = write_onnx(reference, fp32)
     except Exception as e:  # an architecture torch.export cannot trace: a refusal that says so, not a 500
+        log.exception("ONNX export of %s failed", model_dir)
+        # Not chained: the cause (torch internals) need not pickle on its way out of the Ray task.
         raise WrongState(f"this model could not be exported to ONNX: {type(e).__name__}: {str(e)[:300]}",
-                         hint="download the torch model (format=torch) or deploy with runtime torch") from e
+                         hint="download the torch model (format=torch) or deploy with runtime torch") from None
     atomic_write_json(out / CHECK_FILE, {"format": fmt})  # the runtime the candidate reports while checked
     figure, bar = bar_of(fmt, reference.task, bars)
     tried = []
