@@ -56,8 +56,14 @@ class Layout:
     def results_dir(self, session_id: str, run_id: str) -> Path:
         return self.run_dir(session_id, run_id) / "results"
 
-    def model_archive(self, session_id: str, run_id: str) -> Path:
-        return self.run_dir(session_id, run_id) / "model.tar.gz"
+    def model_archive(self, session_id: str, run_id: str, fmt: str = "torch") -> Path:
+        """The model's download: the trained directory (torch), or an export (onnx, onnx-int8)."""
+        return self.run_dir(session_id, run_id) / ("model.tar.gz" if fmt == "torch" else f"model-{fmt}.tar.gz")
+
+    def model_export(self, session_id: str, run_id: str, fmt: str) -> Path:
+        """The run's model exported as `fmt` (model.onnx, tokenizer, export_check.json): per run, so a new run
+        never finds the last one's."""
+        return self.run_dir(session_id, run_id) / "exports" / fmt
 
     def results_archive(self, session_id: str, run_id: str) -> Path:
         return self.run_dir(session_id, run_id) / "results.tar.gz"

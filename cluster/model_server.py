@@ -18,13 +18,10 @@ from cluster.session_record import DeployOptions
 @serve.deployment(name="model", max_ongoing_requests=64, logging_config={"enable_access_log": False})
 class ModelServer:
     def __init__(self, model_dir: str, max_batch_size: int, batch_wait_timeout_s: float, num_cpus: float):
-        import torch
-
         from train_jobs.inference.predict import Predictor
 
-        # Torch threads = the replica's CPUs, so replicas and training do not fight over cores.
-        torch.set_num_threads(max(1, math.floor(num_cpus)))
-        self.predictor = Predictor(model_dir)
+        # Torch (or onnxruntime) threads = the replica's CPUs, so replicas and training do not fight over cores.
+        self.predictor = Predictor(model_dir, threads=max(1, math.floor(num_cpus)))
         self.model_dir = model_dir
         self.run.set_max_batch_size(max_batch_size)
         self.run.set_batch_wait_timeout_s(batch_wait_timeout_s)

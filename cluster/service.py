@@ -21,7 +21,7 @@ from cluster.session_client import SessionClient
 from cluster.session_deploy import NO_DEPLOYMENT_HINT
 from cluster.session_record import DeployOptions
 from cluster.settings import Settings
-from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task
+from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task, model_export_task
 from cluster.uploads import MiB, UploadStream, save_parts, staged_name
 from train_jobs.errors import NotFound, WrongState
 from train_jobs.files import remove_tree
@@ -123,10 +123,14 @@ class TrainingService:
         return await self.session.call(lambda s: s.monitor.remote(key))
 
     # ---- artifacts ----------------------------------------------------------------------
-    async def model_archive(self, key: str) -> tuple[str, str]:
+    async def model_archive(self, key: str, fmt: str = "torch") -> tuple[str, str]:
         """(path, download name) of the model archive, built first if missing (a checkpoint recovered
-        after a restart has none)."""
+        after a restart has none); an ONNX format's archive holds the export, built and checked first."""
         art = await self.session.call(lambda s: s.artifacts.remote(key))
+        if fmt != "torch":
+            paths = art["exports"][fmt]
+            path = await model_export_task.remote(art["model_dir"], paths["dir"], fmt, art["dataset"], paths["archive"])
+            return path, f"model-{art['session_id'][:8]}-{fmt}.tar.gz"
         path = art["model_archive"]
         if not path or not Path(path).is_file():
             path = await build_model_archive_task.remote(art["model_dir"], art["model_archive_dest"])
@@ -142,7 +146,12 @@ class TrainingService:
 
     # ---- model deployment -----------------------------------------------------------------
     async def deploy(self, key: str, options: DeployOptions) -> dict:
-        info = await self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump()))
+        source = None
+        if options.runtime != "torch":  # the export first: a check that fails refuses the deployment
+            src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime))
+            await model_export_task.remote(src["model_dir"], src["export_dir"], options.runtime, src["dataset"])
+            source = src["model_dir"]
+        info = await self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source))
         await asyncio.to_thread(start_app, info)
         return await self.deployment(key)
 

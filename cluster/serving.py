@@ -40,6 +40,7 @@ def start_app(info: dict) -> None:
     """Deploy (or update in place) the application; returns once Serve has it, before its replicas load."""
     d = DeploymentInfo(**info)
     use_gpu = d.options.use_gpu if d.options.use_gpu is not None else ray.cluster_resources().get("GPU", 0) >= 1
+    use_gpu = use_gpu and d.options.runtime == "torch"  # an ONNX export runs on onnxruntime's CPU provider
     target = serve.RunTarget(target=model_app(d.model_dir, d.options, use_gpu), name=d.app, route_prefix=None)
     serve.run_many([target], wait_for_applications_running=False)
 

@@ -26,6 +26,7 @@ from train_jobs.config import TrainingConfigParams
 from train_jobs.data.dataset import splits_of
 from train_jobs.errors import InvalidParameters, NotFound, WrongKey, WrongState
 from train_jobs.files import remove_tree
+from train_jobs.inference.formats import EXPORT_FORMATS
 from train_jobs.models.lookup import max_positions, resolve_model
 from train_jobs.training.hyperparams import plan
 
@@ -216,7 +217,8 @@ class SessionCore:
         return {**self.status(), "history": r.training.history, "metrics": r.training.final_metrics}
 
     def artifacts(self, key: str) -> dict:
-        """What a download needs: the model and results paths, and where a missing model archive goes."""
+        """What a download needs: the model and results paths, where a missing model archive goes, and each export's
+        folder and archive with the dataset its check reads."""
         r = self._session(key)
         if r.state in BUSY:
             raise WrongState(f"cannot download while the session is {r.state.value}", state=r.state.value,
@@ -224,8 +226,12 @@ class SessionCore:
         if r.artifacts.model_dir is None:
             raise NotFound("no trained model yet", state=r.state.value,
                            hint="train with /training/start and wait for state 'trained' or 'stopped'")
-        return {"session_id": r.session_id, **r.artifacts.model_dump(),
-                "model_archive_dest": str(self.layout.model_archive(r.session_id, r.training.id))}
+        sid, run = r.session_id, r.training.id
+        exports = {fmt: {"dir": str(self.layout.model_export(sid, run, fmt)),
+                         "archive": str(self.layout.model_archive(sid, run, fmt))} for fmt in EXPORT_FORMATS}
+        return {"session_id": sid, **r.artifacts.model_dump(),
+                "model_archive_dest": str(self.layout.model_archive(sid, run)),
+                "exports": exports, "dataset": r.dataset}  # an export is checked on the dataset's rows
 
     @write_first
     def set_artifact(self, key: str, field: str, path: str) -> None:

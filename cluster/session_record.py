@@ -9,6 +9,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train_jobs.config import TrainingConfigParams
+from train_jobs.inference.formats import ModelFormat
 
 
 class State(str, Enum):
@@ -76,14 +77,19 @@ class DeployOptions(BaseModel):
     """How the model deployment runs (the body of POST /deploy/{key}; every field optional)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"max_batch_size": 32, "batch_wait_timeout_s": 0.01, "min_replicas": 1, "max_replicas": 2}]})
+        {"max_batch_size": 32, "batch_wait_timeout_s": 0.01, "min_replicas": 1, "max_replicas": 2},
+        {"runtime": "onnx-int8", "num_cpus": 1}]})
 
     max_batch_size: int = Field(16, ge=1, le=1024, description="inputs a replica runs in one forward pass")
     batch_wait_timeout_s: float = Field(0.01, ge=0, le=10, description="how long a batch waits to fill")
     min_replicas: int = Field(1, ge=0, le=64, description="autoscaling lower bound")
     max_replicas: int = Field(1, ge=1, le=64, description="autoscaling upper bound")
-    num_cpus: float = Field(0.5, gt=0, le=64, description="CPUs per replica (also its torch threads)")
-    use_gpu: Optional[bool] = Field(None, description="one GPU per replica; default: when the cluster has one")
+    num_cpus: float = Field(0.5, gt=0, le=64, description="CPUs per replica (also its torch or onnxruntime threads)")
+    use_gpu: Optional[bool] = Field(None, description="one GPU per replica; default: when the cluster has one "
+                                                      "(torch runtime only)")
+    runtime: ModelFormat = Field("torch", description="torch: the trained model; onnx or onnx-int8: its ONNX export "
+                                 "on onnxruntime's CPU provider, built and checked first (as GET /download_model "
+                                 "with that format)")
     max_inputs_per_call: int = Field(64, ge=1, le=4096, description="inputs one /predict call may send")
     max_text_chars: int = Field(10_000, ge=1, description="characters one input may have")
 
@@ -91,6 +97,9 @@ class DeployOptions(BaseModel):
     def _bounds(self) -> DeployOptions:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        if self.use_gpu and self.runtime != "torch":
+            raise ValueError(f"runtime {self.runtime} runs on CPU (onnxruntime's CPU provider); use_gpu needs the "
+                             "torch runtime")
         return self
 
 

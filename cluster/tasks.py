@@ -1,8 +1,10 @@
-"""Short remote tasks the service runs off the Serve replica: checking an upload, building archives."""
+"""Short remote tasks the service runs off the Serve replica: checking an upload, building archives and
+exports."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import ray
 
@@ -27,3 +29,13 @@ def build_catalogue_archive_task(model_dir: str, dest: str, tokenizer: bool) -> 
     from train_jobs.results.archives import build_catalogue_archive
 
     return str(build_catalogue_archive(Path(model_dir), Path(dest), tokenizer))
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def model_export_task(model_dir: str, export_dir: str, fmt: str, dataset: Optional[dict],
+                      archive: Optional[str] = None) -> str:
+    """The model's `fmt` export (reused when current), or its archive when `archive` is given. Exporting and
+    checking are deterministic, so a failure is not retried."""
+    from train_jobs.inference.export import ensure_export
+
+    return str(ensure_export(Path(model_dir), Path(export_dir), fmt, dataset, Path(archive) if archive else None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model, model_validator
@@ -24,6 +25,14 @@ TrainingConfigUpdate = _all_optional(TrainingConfigParams, "TrainingConfigUpdate
     {"task_type": "sequence_classification", "eval_metrics": ["accuracy", "f1_macro"]},
     {"epochs": 5, "learning_rate": 1e-4, "seed": 7},
     {"search": {"trials": 8, "space": {"learning_rate": [2e-5, 3e-4], "batch_size": [16, 32]}}}])
+
+
+class ModelFormat(str, Enum):
+    """What GET /download_model returns: the trained Hugging Face directory, or its ONNX export (fp32 or int8)."""
+
+    torch = "torch"
+    onnx = "onnx"
+    onnx_int8 = "onnx-int8"
 
 
 class _Open(BaseModel):
@@ -99,7 +108,8 @@ class DeploymentStatus(DeploymentInfo, _Open):
     state: str = Field(description="deploying | ready | failed | deleting | absent (not running: deploy again)")
     message: str = ""
     replicas: dict[str, int] = Field(default_factory=dict, description="replicas by state (running, starting, ...)")
-    model: Optional[dict[str, Any]] = Field(None, description="once ready: task, input field, labels, device")
+    model: Optional[dict[str, Any]] = Field(None, description="once ready: task, input field, labels, device, "
+                                                               "runtime (torch, onnx or onnx-int8)")
 
 
 class NoDeployment(_Open):

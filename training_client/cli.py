@@ -9,7 +9,8 @@ http://127.0.0.1:8000.
     python -m training_client import {hub,directory,archive,bundled} NAME --key KEY
     python -m training_client models
     python -m training_client get-model NAME --key KEY [--tokenizer]
-    python -m training_client deploy --key KEY [--set FIELD=JSON]
+    python -m training_client download --key KEY [--format torch|onnx|onnx-int8] [--out FILE]
+    python -m training_client deploy --key KEY [--runtime torch|onnx|onnx-int8] [--set FIELD=JSON]
     python -m training_client predict --key KEY [TEXT ...] [--file FILE]
     python -m training_client undeploy --key KEY
 """
@@ -68,10 +69,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--force-restart", action="store_true", help="wipe an active session first")
     run.add_argument("--predict", action="append", default=[], metavar="TEXT",
                      help="after training, deploy the model and print its predictions for these texts")
+    down = sub.add_parser("download", help="download the session's trained model as tar.gz")
+    down.add_argument("--key", required=True)
+    down.add_argument("--format", choices=["torch", "onnx", "onnx-int8"], default="torch",
+                      help="torch (Hugging Face directory), onnx (fp32) or onnx-int8 for onnxruntime (default torch)")
+    down.add_argument("--out", help="file to write (default model.tar.gz, or model-FORMAT.tar.gz)")
     dep = sub.add_parser("deploy", help="serve the session's trained model (Ray Serve) and wait until ready")
     dep.add_argument("--key", required=True)
     dep.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                      help="deployment options, e.g. --set max_batch_size=32 --set max_replicas=2")
+    dep.add_argument("--runtime", choices=["torch", "onnx", "onnx-int8"],
+                     help="serve the trained model (torch, the default) or its ONNX export on onnxruntime")
     pred = sub.add_parser("predict", help="predict with the deployed model; prints a table")
     pred.add_argument("texts", nargs="*", help="texts to classify (pair tasks: A<TAB>B; token tasks: words)")
     pred.add_argument("--file", help="one input per line")
@@ -191,7 +199,7 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
 def _serving_command(client: TrainingModuleClient, args: argparse.Namespace) -> int:
     client.key = args.key
     if args.command == "deploy":
-        deploy(client, _fields(args.set))
+        deploy(client, {**_fields(args.set), **({"runtime": args.runtime} if args.runtime else {})})
     elif args.command == "undeploy":
         print(client.undeploy()["message"])
     else:
@@ -224,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "get-model":
                 client.key = args.key
                 print(client.download_imported_model(args.out or f"{args.name}.tar.gz", args.name, args.tokenizer))
+            elif args.command == "download":
+                client.key = args.key
+                default = "model.tar.gz" if args.format == "torch" else f"model-{args.format}.tar.gz"
+                print(client.download_model(args.out or default, args.format))
             elif args.command in ("deploy", "predict", "undeploy"):
                 return _serving_command(client, args)
             elif args.command == "wait":

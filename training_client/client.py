@@ -140,8 +140,10 @@ class TrainingModuleClient:
     # ---- serving the trained model ------------------------------------------------
     def deploy(self, **options: Any) -> dict:
         """Serve the trained model (options: max_batch_size, batch_wait_timeout_s, min_replicas, max_replicas,
-        num_cpus, use_gpu, max_inputs_per_call, max_text_chars)."""
-        return self._request("POST", f"/deploy/{self._key()}", json=options or None)
+        num_cpus, use_gpu, max_inputs_per_call, max_text_chars, runtime: torch | onnx | onnx-int8). An ONNX
+        runtime builds the export first: the call can take minutes for a large model."""
+        slow = {"timeout": self._waiting(900)} if options.get("runtime", "torch") != "torch" else {}
+        return self._request("POST", f"/deploy/{self._key()}", json=options or None, **slow)
 
     def deployment(self) -> dict:
         return self._request("GET", f"/deploy/{self._key()}")
@@ -195,10 +197,10 @@ class TrainingModuleClient:
             time.sleep(poll_s)
 
     # ---- downloads ----------------------------------------------------------------
-    def _download(self, path: str, dest: str | Path) -> Path:
+    def _download(self, path: str, dest: str | Path, **options: Any) -> Path:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with self.http.stream("GET", path) as response:
+        with self.http.stream("GET", path, **options) as response:
             if response.is_error:
                 response.read()
                 raise TrainingModuleError(response.status_code, response.json())
@@ -207,9 +209,19 @@ class TrainingModuleClient:
                     f.write(chunk)
         return dest
 
-    def download_model(self, dest: str | Path) -> Path:
-        """Save the model archive (tar.gz of a Hugging Face model directory)."""
-        return self._download(f"/download_model/{self._key()}", dest)
+    def download_model(self, dest: str | Path, format: str = "torch", timeout_s: float = 900) -> Path:
+        """Save the model archive: a tar.gz of the Hugging Face model directory (format torch), or of its ONNX
+        export for onnxruntime (onnx, onnx-int8), which the server builds and checks on the first request:
+        `timeout_s` leaves it the time."""
+        path = f"/download_model/{self._key()}"
+        if format == "torch":
+            return self._download(path, dest)
+        return self._download(path, dest, params={"format": format}, timeout=self._waiting(timeout_s))
+
+    def _waiting(self, read_s: float) -> httpx.Timeout:
+        """The client's timeouts, but `read_s` for an answer the server first builds (an export)."""
+        return httpx.Timeout(self.http.timeout.connect, read=read_s, write=self.http.timeout.write,
+                             pool=self.http.timeout.pool)
 
     def download_results(self, dest: str | Path) -> Path:
         return self._download(f"/download_results/{self._key()}", dest)

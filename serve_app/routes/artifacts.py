@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from serve_app.dependencies import Service
-from serve_app.schemas import GUARDED, ServerStatus, errors
+from serve_app.schemas import GUARDED, ModelFormat, ServerStatus, errors
 from serve_app.security import ApiToken, SessionKey
 
 router = APIRouter(tags=["artifacts"], dependencies=[ApiToken], responses=GUARDED)
 GZIP = {200: {"content": {"application/gzip": {}}, "description": "a tar.gz archive"}}
+Format = Annotated[ModelFormat, Query(alias="format", description="torch (the trained model), onnx (fp32) or onnx-int8")]
 
 
 @router.get("/model_ready/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
@@ -19,10 +22,13 @@ async def model_ready(key: SessionKey, service: Service) -> dict:
     return await service.status()
 
 
-@router.get("/download_model/{key}", response_class=FileResponse, responses={**GZIP, **errors(403, 404, 409, 507)})
-async def download_model(key: SessionKey, service: Service) -> FileResponse:
-    """A tar.gz of a Hugging Face model directory that `from_pretrained` loads as is."""
-    path, filename = await service.model_archive(key)
+@router.get("/download_model/{key}", response_class=FileResponse,
+            responses={**GZIP, **errors(403, 404, 409, 422, 507)})
+async def download_model(key: SessionKey, service: Service, fmt: Format = ModelFormat.torch) -> FileResponse:
+    """A tar.gz of a Hugging Face model directory that `from_pretrained` loads as is; with `format=onnx` or
+    `onnx-int8`, of its ONNX export for onnxruntime (model.onnx, tokenizer, configs, export_check.json), built
+    on the first request and checked against the trained model (409 naming the figure when it misses its bar)."""
+    path, filename = await service.model_archive(key, fmt.value)
     return FileResponse(path, media_type="application/gzip", filename=filename)
 
 

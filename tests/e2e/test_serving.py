@@ -1,8 +1,11 @@
-"""Serving the trained model through `serve run`: deploy, predict per task, bad inputs, undeploy, restart."""
+"""Serving the trained model through `serve run`: deploy, predict per task, bad inputs, undeploy, restart, and
+the ONNX exports (download formats, the onnx-int8 runtime)."""
 
 from __future__ import annotations
 
 import csv
+import json
+import os
 
 import pytest
 import torch
@@ -137,6 +140,58 @@ def test_undeploy_then_predict_is_409(single):
     assert client.undeploy()["deployment"]["state"] == "none"
     expect_error(409, client.predict, ["the film was great"])
     expect_error(409, client.undeploy)
+
+
+def torch_labels(client, tmp, texts: list[str]) -> list[str]:
+    """The downloaded torch model's labels for `texts`, computed here."""
+    model_dir = extract(client.download_model(tmp / "torch.tar.gz"), tmp / "torch") / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")).logits
+    return [model.config.id2label[int(i)] for i in logits.argmax(-1)]
+
+
+def test_onnx_int8_download_holds_a_checked_model_onnxruntime_runs(single):
+    import onnxruntime as ort
+
+    client, tmp = single
+    archive = client.download_model(tmp / "int8.tar.gz", "onnx-int8")
+    folder = extract(archive, tmp / "int8") / "model-onnx-int8"
+    assert {"model.onnx", "tokenizer.json", "config.json", "training_config.json", "export_check.json"} <= \
+        set(os.listdir(folder))
+    check = json.loads((folder / "export_check.json").read_text())
+    assert check["format"] == "onnx-int8" and check["passed"] and check["agreement"] >= 0.99, check
+    assert check["split"] == "test" and check["rows"] == 40 and check["bar"] == {"figure": "agreement", "value": 0.99}
+    texts = [row["text"] for row in csv.DictReader(open(tmp / "test.csv"))]
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    encoded = AutoTokenizer.from_pretrained(folder)(texts, padding=True, truncation=True, max_length=128,
+                                                    return_tensors="np")
+    logits = session.run(None, {i.name: encoded[i.name].astype("int64") for i in session.get_inputs()})[0]
+    assert logits.shape == (40, 2)
+    assert client.download_model(tmp / "again.tar.gz", "onnx-int8").read_bytes() == archive.read_bytes()  # reused
+
+
+def test_an_unknown_download_format_is_422_and_changes_nothing(single):
+    client, tmp = single
+    before = client.model_ready()
+    err = expect_error(422, client._download, f"/download_model/{client.key}?format=tflite", tmp / "x.tar.gz")
+    assert err.body["detail"][0]["loc"] == ["query", "format"]
+    assert client.model_ready() == before and not (tmp / "x.tar.gz").exists()
+
+
+def test_an_onnx_int8_deployment_agrees_with_the_torch_model(single):
+    client, tmp = single
+    texts = [row["text"] for row in csv.DictReader(open(tmp / "test.csv"))]
+    expected = torch_labels(client, tmp, texts)
+    client.deploy(**SMALL, runtime="onnx-int8")
+    status = client.wait_deployed()["deployment"]
+    assert status["state"] == "ready", status
+    assert status["options"]["runtime"] == "onnx-int8" and status["model"]["runtime"] == "onnx-int8"
+    assert status["model_dir"].endswith("onnx-int8") and status["model"]["device"] == "cpu"
+    served = [p["label"] for p in client.predict(texts)["predictions"]]
+    agreement = sum(a == b for a, b in zip(served, expected)) / len(texts)
+    assert agreement >= 0.99, (agreement, served, expected)
 
 
 def test_other_tasks_predict_their_own_results(server, tmp_path):
