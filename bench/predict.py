@@ -46,6 +46,9 @@ from _common import temporary_server, train_through_api, write_result
 
 from training_client.cli import _sample
 
+# Where a call's CPU goes: the processes that serve it, by Ray's process title (what `ps` shows).
+COMPONENTS = {"proxy": "ray::ProxyActor", "ingress": "ServeReplica:training_module:",
+              "model replica": "ServeReplica:model-", "session actor": "ray::SessionActor"}
 TARGETS = {"torch@32/pipeline": 2.0, "onnx-int8/torch@32": 1.5, "agreement onnx-int8/torch": 0.99}
 
 
@@ -92,8 +95,25 @@ def auth_headers() -> dict:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def load(url: str, key: str, texts: list[str], clients: int, requests: int, timeout_s: float = 120) -> dict:
-    """`clients` threads, one HTTP client each, share `requests` calls of one text each, back to back."""
+def cpu_seconds() -> Counter:
+    """CPU seconds used so far by each serving component, and by this script (its client threads)."""
+    import psutil
+
+    used: Counter = Counter()
+    for process in psutil.process_iter(["cmdline", "cpu_times"]):
+        command, times = " ".join(process.info["cmdline"] or []), process.info["cpu_times"]
+        for name, marker in COMPONENTS.items():
+            if times and marker in command:
+                used[name] += times.user + times.system
+    mine = psutil.Process().cpu_times()
+    used["bench clients"] = mine.user + mine.system
+    return used
+
+
+def load(url: str, key: str, texts: list[str], clients: int, requests: int, timeout_s: float = 120,
+         floor: bool = False) -> dict:
+    """`clients` threads, one HTTP client each, share `requests` calls of one text each, back to back. With
+    `floor`, the calls are GET /healthcheck instead: what the HTTP path carries with no model behind it."""
     taken = itertools.count()  # next() on a count is atomic under the GIL: each call index is taken once
     lock = threading.Lock()
     latencies: list[float] = []
@@ -107,7 +127,8 @@ def load(url: str, key: str, texts: list[str], clients: int, requests: int, time
             while (i := next(taken)) < requests:
                 call = time.perf_counter()
                 try:
-                    status = http.post(f"/predict/{key}", json={"texts": [texts[i % len(texts)]]}).status_code
+                    status = (http.get("/healthcheck") if floor else
+                              http.post(f"/predict/{key}", json={"texts": [texts[i % len(texts)]]})).status_code
                 except httpx.HTTPError as e:
                     status = type(e).__name__
                 took = time.perf_counter() - call
@@ -120,11 +141,12 @@ def load(url: str, key: str, texts: list[str], clients: int, requests: int, time
     for t in threads:
         t.start()
     ready.wait()
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds()
     for t in threads:
         t.join()
-    return {**summary(latencies, time.perf_counter() - started, requests), "clients": clients,
-            "statuses": dict(statuses)}
+    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu_before
+    return {**summary(latencies, wall, requests), "clients": clients, "statuses": dict(statuses),
+            "cpu_ms_per_call": {name: round(cpu[name] * 1000 / requests, 2) for name in [*COMPONENTS, "bench clients"]}}
 
 
 def predicted_labels(client, texts: list[str], per_call: int) -> list[str]:
@@ -158,7 +180,8 @@ def measure_deployment(server, client, runtime: str, texts: list[str], args) -> 
     for clients in args.clients:
         levels[str(clients)] = row = load(server.url, client.key, texts, clients, args.requests)
         print(f"{runtime:<10} {clients:>3} clients {row['rps']:8.1f} requests/s  p50 {row['p50_ms']:7.1f} ms  "
-              f"p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}", flush=True)
+              f"p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  CPU ms per call {row['cpu_ms_per_call']}",
+              flush=True)
     return {"deployment": {k: status.get(k) for k in ("options", "model", "replicas")}, "levels": levels}, labels
 
 
@@ -235,6 +258,9 @@ def main() -> None:
         baseline, pipeline_labels = pipeline_loop(tmp / "downloaded" / "model", texts, args.requests, args.cpus)
         print(f"{'pipeline':<10} {1:>3} client  {baseline['rps']:8.1f} calls/s     p50 {baseline['p50_ms']:7.1f} ms  "
               f"p99 {baseline['p99_ms']:7.1f} ms", flush=True)
+        floor = load(server.url, client.key, texts, max(args.clients), args.requests, floor=True)
+        print(f"{'floor':<10} {max(args.clients):>3} clients {floor['rps']:8.1f} GET /healthcheck/s  "
+              f"CPU ms per call {floor['cpu_ms_per_call']}", flush=True)
         runs, labels = {}, {}
         for runtime in args.runtimes:
             runs[runtime], labels[runtime] = measure_deployment(server, client, runtime, texts, args)
@@ -247,9 +273,12 @@ def main() -> None:
     found = ratios(baseline, runs)
     errors = sum(row["errors"] for run in runs.values() for row in run["levels"].values())
     print_table(baseline, runs)
+    print(f"{'HTTP floor (no model)':<22}{max(args.clients):>8}{floor['rps']:>12.1f}{floor['p50_ms']:>9.1f}"
+          f"{floor['p99_ms']:>9.1f}{floor['errors']:>8}{floor['rps'] / baseline['rps']:>12.2f}")
     print(f"\nratios: {found}\nlabel agreement: {agreed}\narchive bytes: {sizes}\nfailed calls: {errors}")
     write_result("predict", {
         "args": {k: str(v) for k, v in vars(args).items()}, "pipeline": baseline, "deployments": runs,
+        "http_floor": floor,
         "ratios": found, "agreement": agreed,
         "targets": targets({**found, **{f"agreement {k}": v for k, v in agreed.items()}}),
         "errors": errors, "archive_bytes": sizes, "training": {"config": held, "seconds": round(trained_s, 1),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 import ray
+from cachetools import TTLCache
 
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
 from cluster.resources import check_resources
@@ -28,6 +29,7 @@ from train_jobs.files import remove_tree
 from train_jobs.inference.inputs import check_inputs
 from train_jobs.models.importer import catalogue, catalogue_name, check_directory_source
 
+RECENT_S = 1.0  # how long a key's authorisation and deployment record are reused (see TrainingService)
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +39,13 @@ class TrainingService:
         self.layout = settings.layout
         self.session = SessionClient(settings)
         self._models: dict[tuple, tuple] = {}  # (app, deployed_at) -> (handle, what the model takes)
+        # What the session actor said about a key in the last second, so /predict's hot path skips two actor round
+        # trips per call. Every change made through this ingress clears them; the TTL bounds what a change made
+        # elsewhere (another ingress replica) can leave stale. Wrong keys are never kept: they always reach the
+        # actor and count towards the client's limit.
+        self._authorized: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> True
+        self._deployments: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> (record, its DeployOptions)
+        self._changes = 0  # an answer that raced a change is used once, not kept
         # The ingress sets this: its first request restores the recorded deployment. Not from a thread at
         # construction: the session actor's handle is then used from two threads, and calls were seen to stall.
         self.restore_pending = False
@@ -59,7 +68,17 @@ class TrainingService:
         return await self.session.call(lambda s: s.status.remote())
 
     async def authorize(self, key: str) -> None:
-        await self.session.call(lambda s: s.authorize.remote(key))
+        if key not in self._authorized:
+            changes = self._changes
+            await self.session.call(lambda s: s.authorize.remote(key))
+            if changes == self._changes:
+                self._authorized[key] = True
+
+    def _forget(self) -> None:
+        """After a change of keys or of the deployment: ask the session actor again."""
+        self._changes += 1
+        self._authorized.clear()
+        self._deployments.clear()
 
     async def start_session(self, force: bool) -> dict:
         return await self._dropping_model(self.session.call(lambda s: s.start.remote(force)))
@@ -69,6 +88,7 @@ class TrainingService:
 
     async def _dropping_model(self, step):
         """Run a session step that ends the model deployment (a wipe, a new run), then take its app down."""
+        self._forget()
         result = await step
         await asyncio.to_thread(remove_apps)
         return result
@@ -151,6 +171,7 @@ class TrainingService:
             src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime))
             await model_export_task.remote(src["model_dir"], src["export_dir"], options.runtime, src["dataset"])
             source = src["model_dir"]
+        self._forget()
         info = await self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source))
         await asyncio.to_thread(start_app, info)
         return await self.deployment(key)
@@ -163,14 +184,21 @@ class TrainingService:
         return {**await self.status(), "deployment": {**(info or {}), **live}}
 
     async def undeploy(self, key: str) -> dict:
+        self._forget()
         await self.session.call(lambda s: s.end_deploy.remote(key))
         await asyncio.to_thread(remove_apps)
         return await self.deployment(key)
 
     async def predict(self, key: str, kind: str, items: list) -> dict:
-        info = await self.session.call(lambda s: s.deployment.remote(key, True))
+        known = self._deployments.get(key)
+        if known is None:
+            changes = self._changes
+            info = await self.session.call(lambda s: s.deployment.remote(key, True))
+            known = info, DeployOptions(**info["options"])
+            if changes == self._changes:
+                self._deployments[key] = known
+        info, options = known
         handle, about = await self._model_of(info)
-        options = DeployOptions(**info["options"])
         check_inputs(kind, items, about["input"], options.max_inputs_per_call, options.max_text_chars)
         return {"task": about["task"], "predictions": await replica_answer(handle.predict.remote(kind, items))}
 

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
 from serve_app.errors import HANDLED, session_error_handler, validation_error_handler
-from serve_app.request_log import log_requests
+from serve_app.request_log import RequestLog
 from serve_app.routes import artifacts, dataset, models, serving, session, training
 
 
-async def refuse_oversized_uploads(request: Request, call_next):
+class RefuseOversizedUploads:
     """Refuse an upload by its Content-Length before a byte of it is read (the stream is counted too, so a
-    chunked body without one is stopped at the limit all the same)."""
-    if request.url.path.startswith("/upload_dataset/"):
-        settings = get_settings()
-        limit = body_limit(settings.max_upload_bytes, 3)  # train, test, validation, plus form overhead
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            message = (f"upload of {int(length) // (1 << 20)} MiB exceeds the limit "
-                       f"({settings.max_upload_mb:g} MiB per file)")
-            return JSONResponse(status_code=413, content={"detail": message, "message": message})
-    return await call_next(request)
+    chunked body without one is stopped at the limit all the same). Plain ASGI, like the request log."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/upload_dataset/"):
+            settings = get_settings()
+            limit = body_limit(settings.max_upload_bytes, 3)  # train, test, validation, plus form overhead
+            length = Headers(scope=scope).get("content-length")
+            if length and length.isdigit() and int(length) > limit:
+                message = (f"upload of {int(length) // (1 << 20)} MiB exceeds the limit "
+                           f"({settings.max_upload_mb:g} MiB per file)")
+                response = JSONResponse(status_code=413, content={"detail": message, "message": message})
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def create_app() -> FastAPI:
@@ -39,6 +47,6 @@ def create_app() -> FastAPI:
     for kind in HANDLED:
         api.add_exception_handler(kind, session_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
-    api.middleware("http")(refuse_oversized_uploads)
-    api.middleware("http")(log_requests)  # added last, so it runs first and times (and logs) a refusal too
+    api.add_middleware(RefuseOversizedUploads)
+    api.add_middleware(RequestLog)  # added last, so it runs first and times (and logs) a refusal too
     return api

@@ -21,6 +21,15 @@ from train_jobs.training.metrics import predicted_classes
 
 # The body field each task takes: words for token classification; a text or a text pair otherwise.
 KINDS = ("texts", "pairs", "tokens")
+# Inputs per forward pass, after sorting a call's (or a Serve batch's) inputs by length so each pass pads little.
+# On one CPU thread, 32 BANKING77 texts as they come cost 8.5 ms each; sorted, in passes of 16, 4.4 ms (padding
+# is compute on a CPU); a GPU wants larger passes.
+CPU_CHUNK, GPU_CHUNK = 16, 64
+
+
+def input_size(kind: str, item) -> int:
+    """Characters: a cheap stand-in for the tokens an input will have."""
+    return len(item) if kind == "texts" else sum(len(part) + 1 for part in item)
 
 
 def task_of(config) -> str:
@@ -57,6 +66,7 @@ class Predictor:
         self.task = task_of(config)
         self.forward = load_forward(model_dir, self.task == "token_classification", device, threads)
         self.device, self.runtime = self.forward.device, self.forward.runtime
+        self.chunk = CPU_CHUNK if str(self.device) == "cpu" else GPU_CHUNK
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self.threshold = float(trained.get("multi_label_threshold", 0.5))
@@ -79,7 +89,17 @@ class Predictor:
 
     def outputs(self, kind: str, items: list) -> list[np.ndarray]:
         """Per item, what its result is read from: the probabilities per label (the score, for regression);
-        for token classification, a row per word (its first sub-token's), NaN for a word cut by max_seq_length."""
+        for token classification, a row per word (its first sub-token's), NaN for a word cut by max_seq_length.
+        Inputs of similar length share a forward pass; the answers come back in the order given."""
+        order = sorted(range(len(items)), key=lambda i: input_size(kind, items[i]))
+        out: list = [None] * len(items)
+        for start in range(0, len(order), self.chunk):
+            chosen = order[start:start + self.chunk]
+            for i, result in zip(chosen, self._pass(kind, [items[i] for i in chosen])):
+                out[i] = result
+        return out
+
+    def _pass(self, kind: str, items: list) -> list[np.ndarray]:
         encoded = self.encode(kind, items)
         probs = probabilities(self.task, self.forward(dict(encoded)))
         if self.task != "token_classification":

@@ -107,3 +107,17 @@ def test_bad_inputs_name_their_position(kind, items, loc):
 def test_good_inputs_pass():
     check_inputs("texts", ["a" * 10] * 4, "texts", max_inputs=4, max_chars=10)
     check_inputs("tokens", [["ab", "cd"]], "tokens", max_inputs=4, max_chars=5)
+
+
+def test_a_long_call_is_run_in_length_sorted_passes_and_answered_in_its_order(base, tmp_path):
+    labels = {0: "neg", 1: "pos", 2: "mixed"}
+    d = trained(base, tmp_path / "m", num_labels=3, id2label=labels, problem_type="single_label_classification")
+    p = Predictor(d, device="cpu")
+    texts = [("word " * (n % 7 + 1)).strip() + f" {n}" for n in range(3 * p.chunk + 5)]  # lengths shuffled
+    together = p.predict("texts", texts)
+    alone = [p.predict("texts", [t])[0] for t in texts]
+    assert [r["label"] for r in together] == [r["label"] for r in alone]
+    for a, b in zip(together, alone):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
+    pairs = [(t, texts[-1 - i]) for i, t in enumerate(texts)]
+    assert [r["label"] for r in p.predict("pairs", pairs)] == [p.predict("pairs", [x])[0]["label"] for x in pairs]
