@@ -111,7 +111,7 @@ def cpu_seconds() -> Counter:
 
 
 def load(url: str, key: str, texts: list[str], clients: int, requests: int, timeout_s: float = 120,
-         floor: bool = False) -> dict:
+         floor: bool = False, per_call: int = 1) -> dict:
     """`clients` threads, one HTTP client each, share `requests` calls of one text each, back to back. With
     `floor`, the calls are GET /healthcheck instead: what the HTTP path carries with no model behind it."""
     taken = itertools.count()  # next() on a count is atomic under the GIL: each call index is taken once
@@ -128,7 +128,8 @@ def load(url: str, key: str, texts: list[str], clients: int, requests: int, time
                 call = time.perf_counter()
                 try:
                     status = (http.get("/healthcheck") if floor else
-                              http.post(f"/predict/{key}", json={"texts": [texts[i % len(texts)]]})).status_code
+                              http.post(f"/predict/{key}", json={"texts": [texts[(i * per_call + j) % len(texts)]
+                                                                       for j in range(per_call)]})).status_code
                 except httpx.HTTPError as e:
                     status = type(e).__name__
                 took = time.perf_counter() - call
@@ -145,7 +146,8 @@ def load(url: str, key: str, texts: list[str], clients: int, requests: int, time
     for t in threads:
         t.join()
     wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu_before
-    return {**summary(latencies, wall, requests), "clients": clients, "statuses": dict(statuses),
+    return {**summary(latencies, wall, requests), "clients": clients, "texts_per_call": per_call,
+            "texts_per_s": round(len(latencies) * per_call / wall, 1), "statuses": dict(statuses),
             "cpu_ms_per_call": {name: round(cpu[name] * 1000 / requests, 2) for name in [*COMPONENTS, "bench clients"]}}
 
 
@@ -177,11 +179,13 @@ def measure_deployment(server, client, runtime: str, texts: list[str], args) -> 
     labels = predicted_labels(client, texts, status["options"]["max_inputs_per_call"])  # warms it up too
     load(server.url, client.key, texts, max(args.clients), args.warmup)  # and at its largest batches
     levels = {}
-    for clients in args.clients:
-        levels[str(clients)] = row = load(server.url, client.key, texts, clients, args.requests)
-        print(f"{runtime:<10} {clients:>3} clients {row['rps']:8.1f} requests/s  p50 {row['p50_ms']:7.1f} ms  "
-              f"p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  CPU ms per call {row['cpu_ms_per_call']}",
-              flush=True)
+    top, n = max(args.clients), args.texts_per_call
+    # The last level: clients that send their inputs in lists share a call's fixed cost among its texts.
+    for name, clients, per_call in [*((str(c), c, 1) for c in args.clients), (f"{top}x{n}", top, n)]:
+        levels[name] = row = load(server.url, client.key, texts, clients, args.requests // per_call, per_call=per_call)
+        print(f"{runtime:<10} {name:>5} clients {row['rps']:8.1f} requests/s ({row['texts_per_s']:.0f} texts/s)  "
+              f"p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  "
+              f"CPU ms per call {row['cpu_ms_per_call']}", flush=True)
     return {"deployment": {k: status.get(k) for k in ("options", "model", "replicas")}, "levels": levels}, labels
 
 
@@ -193,21 +197,26 @@ def archive_bytes(client, fmt: str | None) -> int | str:
 
 # ---- the report ----------------------------------------------------------------------------------------------
 def ratios(baseline: dict, runs: dict) -> dict:
-    top = str(max(int(c) for run in runs.values() for c in run["levels"])) if runs else None
+    top = str(max(int(c) for run in runs.values() for c in run["levels"] if c.isdigit())) if runs else None
     out = {f"{rt}@{top}/pipeline": runs[rt]["levels"][top]["rps"] / baseline["rps"] for rt in runs}
+    lists = {name for run in runs.values() for name in run["levels"] if not name.isdigit()}
+    out.update({f"{rt}@{name} texts/s / pipeline": runs[rt]["levels"][name]["texts_per_s"] / baseline["rps"]
+                for rt in runs for name in lists})
     if "torch" in runs and "onnx-int8" in runs:
         out[f"onnx-int8/torch@{top}"] = runs["onnx-int8"]["levels"][top]["rps"] / runs["torch"]["levels"][top]["rps"]
     return {k: round(v, 3) for k, v in out.items()}
 
 
 def print_table(baseline: dict, runs: dict) -> None:
-    print(f"\n{'arm':<22}{'clients':>8}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'x pipeline':>12}")
-    print(f"{'pipeline loop':<22}{1:>8}{baseline['rps']:>12.1f}{baseline['p50_ms']:>9.1f}{baseline['p99_ms']:>9.1f}"
-          f"{baseline['errors']:>8}{1.0:>12.2f}")
+    print(f"\n{'arm':<22}{'clients':>8}{'requests/s':>12}{'texts/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'texts/s x pipeline':>20}")
+    print(f"{'pipeline loop':<22}{1:>8}{baseline['rps']:>12.1f}{baseline['rps']:>9.1f}{baseline['p50_ms']:>9.1f}"
+          f"{baseline['p99_ms']:>9.1f}{baseline['errors']:>8}{1.0:>20.2f}")
     for runtime, run in runs.items():
         for clients, row in run["levels"].items():
-            print(f"{runtime + ' deployment':<22}{clients:>8}{row['rps']:>12.1f}{row['p50_ms']:>9.1f}"
-                  f"{row['p99_ms']:>9.1f}{row['errors']:>8}{row['rps'] / baseline['rps']:>12.2f}")
+            print(f"{runtime + ' deployment':<22}{clients:>8}{row['rps']:>12.1f}{row['texts_per_s']:>9.0f}"
+                  f"{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['errors']:>8}"
+                  f"{row['texts_per_s'] / baseline['rps']:>20.2f}")
 
 
 def targets(found: dict) -> dict:
@@ -234,6 +243,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="calls per level (and of the pipeline)")
     parser.add_argument("--clients", type=lambda s: [int(c) for c in s.split(",")], default=[1, 8, 32])
     parser.add_argument("--runtimes", type=lambda s: s.split(","), default=["torch", "onnx-int8"])
+    parser.add_argument("--texts-per-call", type=int, default=8,
+                        help="texts per call in the last level (the most clients, sending lists)")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-wait-s", type=float, default=0.01)
     parser.add_argument("--warmup", type=int, default=64, help="calls at the most clients before the levels")
@@ -273,8 +284,8 @@ def main() -> None:
     found = ratios(baseline, runs)
     errors = sum(row["errors"] for run in runs.values() for row in run["levels"].values())
     print_table(baseline, runs)
-    print(f"{'HTTP floor (no model)':<22}{max(args.clients):>8}{floor['rps']:>12.1f}{floor['p50_ms']:>9.1f}"
-          f"{floor['p99_ms']:>9.1f}{floor['errors']:>8}{floor['rps'] / baseline['rps']:>12.2f}")
+    print(f"{'HTTP floor (no model)':<22}{max(args.clients):>8}{floor['rps']:>12.1f}{'':>9}{floor['p50_ms']:>9.1f}"
+          f"{floor['p99_ms']:>9.1f}{floor['errors']:>8}{floor['rps'] / baseline['rps']:>20.2f}")
     print(f"\nratios: {found}\nlabel agreement: {agreed}\narchive bytes: {sizes}\nfailed calls: {errors}")
     write_result("predict", {
         "args": {k: str(v) for k, v in vars(args).items()}, "pipeline": baseline, "deployments": runs,
