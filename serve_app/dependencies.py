@@ -24,7 +24,9 @@ def configure(settings: Settings, restore: bool = False) -> None:
     _service.restore_pending = restore
 
 
-def get_service() -> TrainingService:
+# The dependencies are `async def` although they do not wait: FastAPI runs a plain `def` dependency in its thread
+# pool, a hop per dependency per call that /predict's hot path felt.
+async def get_service() -> TrainingService:
     return _service
 
 
@@ -35,7 +37,7 @@ def get_settings() -> Settings:
 Service = Annotated[TrainingService, Depends(get_service)]
 
 
-def upload_stream(request: Request) -> UploadStream:
+async def upload_stream(request: Request) -> UploadStream:
     """The request body, not yet read: the upload routes stream it to disk themselves (an UploadFile parameter
     would have Starlette spool each file whole before the route runs, past any limit)."""
     return UploadStream(request.headers.get("content-type", ""), request.stream())

@@ -59,8 +59,8 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def require_token(request: Request,
-                  credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> None:
+async def require_token(request: Request,
+                        credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> None:
     token = get_settings().api_token
     if not token:
         return
