@@ -31,7 +31,7 @@ class TorchForward:
     def __call__(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        with torch.no_grad():
+        with torch.inference_mode():  # no autograd bookkeeping at all (no_grad still tracks versions)
             inputs = {k: torch.from_numpy(np.asarray(v)).to(self.device) for k, v in encoded.items()}
             return self.model(**inputs).logits.float().cpu().numpy()
 
