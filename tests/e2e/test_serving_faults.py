@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import httpx
 import psutil
+import pytest
 from data import sentiment_files
 from helpers import wait_for
 from test_serving import SMALL, trained_session
@@ -103,8 +104,14 @@ def replica_pids(server, app: str) -> set[int]:
     return pids
 
 
-def test_a_killed_replica_is_replaced_and_calls_resume_without_5xx(server, tmp_path):
-    client = trained_session(server, sentiment_files(tmp_path))
+@pytest.fixture(scope="module")
+def trained(server, tmp_path_factory):
+    """One trained session for the module: the config-change test, last, ends it."""
+    return trained_session(server, sentiment_files(tmp_path_factory.mktemp("faults")))
+
+
+def test_a_killed_replica_is_replaced_and_calls_resume_without_5xx(server, trained):
+    client = trained
     client.deploy(**SMALL)  # one replica (min = max = 1): nothing else can answer while it is gone
     ready = client.wait_deployed()["deployment"]
     assert ready["state"] == "ready" and ready["replicas"].get("running") == 1, ready
@@ -147,10 +154,10 @@ def test_a_killed_replica_is_replaced_and_calls_resume_without_5xx(server, tmp_p
     assert all(c.started <= killed_at + DYING_S for c in failed), "a call made after the kill failed, not waited"
 
 
-def test_a_config_change_takes_the_model_app_down(server, tmp_path):
+def test_a_config_change_takes_the_model_app_down(server, trained):
     """A new config ends the session's model (the record drops its deployment), so its replica must go too: left
     running it would hold its CPUs with no route left to remove it."""
-    client = trained_session(server, sentiment_files(tmp_path))
+    client = trained
     client.deploy(**SMALL)
     app = client.wait_deployed()["deployment"]["app"]
     wait_for(lambda: replica_pids(server, app), 30, "the model replica's process")
