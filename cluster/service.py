@@ -74,11 +74,15 @@ class TrainingService:
             if changes == self._changes:
                 self._authorized[key] = True
 
-    def _forget(self) -> None:
-        """After a change of keys or of the deployment: ask the session actor again."""
-        self._changes += 1
-        self._authorized.clear()
-        self._deployments.clear()
+    async def _changing(self, step):
+        """Await a session step that changes keys or the deployment, then forget what was kept about keys: after
+        the step, so an answer the actor gave before the change (still on its way) is not kept either."""
+        try:
+            return await step
+        finally:
+            self._changes += 1
+            self._authorized.clear()
+            self._deployments.clear()
 
     async def start_session(self, force: bool) -> dict:
         return await self._dropping_model(self.session.call(lambda s: s.start.remote(force)))
@@ -88,8 +92,7 @@ class TrainingService:
 
     async def _dropping_model(self, step):
         """Run a session step that ends the model deployment (a wipe, a new run), then take its app down."""
-        self._forget()
-        result = await step
+        result = await self._changing(step)
         await asyncio.to_thread(remove_apps)
         return result
 
@@ -171,8 +174,8 @@ class TrainingService:
             src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime))
             await model_export_task.remote(src["model_dir"], src["export_dir"], options.runtime, src["dataset"])
             source = src["model_dir"]
-        self._forget()
-        info = await self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source))
+        info = await self._changing(
+            self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source)))
         await asyncio.to_thread(start_app, info)
         return await self.deployment(key)
 
@@ -184,8 +187,7 @@ class TrainingService:
         return {**await self.status(), "deployment": {**(info or {}), **live}}
 
     async def undeploy(self, key: str) -> dict:
-        self._forget()
-        await self.session.call(lambda s: s.end_deploy.remote(key))
+        await self._changing(self.session.call(lambda s: s.end_deploy.remote(key)))
         await asyncio.to_thread(remove_apps)
         return await self.deployment(key)
 
