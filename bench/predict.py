@@ -45,6 +45,7 @@ import numpy as np
 from _common import temporary_server, train_through_api, write_result
 
 from training_client.cli import _sample
+from training_client.client import auth_headers
 
 # Where a call's CPU goes: the processes that serve it, by Ray's process title (what `ps` shows).
 COMPONENTS = {"proxy": "ray::ProxyActor", "ingress": "ServeReplica:training_module:",
@@ -89,12 +90,6 @@ def pipeline_loop(model_dir: str | Path, texts: list[str], requests: int, cpus: 
 
 
 # ---- the deployment, through the API -------------------------------------------------------------------------
-def auth_headers() -> dict:
-    """The server's API token, as the client sends it (the bench's server reads TM_API_TOKEN too)."""
-    token = os.environ.get("TM_API_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
 def cpu_seconds() -> Counter:
     """CPU seconds used so far by each serving component, and by this script (its client threads)."""
     import psutil
@@ -112,8 +107,8 @@ def cpu_seconds() -> Counter:
 
 def load(url: str, key: str, texts: list[str], clients: int, requests: int, timeout_s: float = 120,
          floor: bool = False, per_call: int = 1) -> dict:
-    """`clients` threads, one HTTP client each, share `requests` calls of one text each, back to back. With
-    `floor`, the calls are GET /healthcheck instead: what the HTTP path carries with no model behind it."""
+    """`clients` threads, one HTTP client each, share `requests` calls of `per_call` texts each, back to back.
+    With `floor`, the calls are GET /healthcheck instead: what the HTTP path carries with no model behind it."""
     taken = itertools.count()  # next() on a count is atomic under the GIL: each call index is taken once
     lock = threading.Lock()
     latencies: list[float] = []
@@ -282,7 +277,7 @@ def main() -> None:
     if "torch" in labels:
         agreed.update({f"{rt}/torch": agreement(labels[rt], labels["torch"]) for rt in runs if rt != "torch"})
     found = ratios(baseline, runs)
-    errors = sum(row["errors"] for run in runs.values() for row in run["levels"].values())
+    errors = floor["errors"] + sum(row["errors"] for run in runs.values() for row in run["levels"].values())
     print_table(baseline, runs)
     print(f"{'HTTP floor (no model)':<22}{max(args.clients):>8}{floor['rps']:>12.1f}{'':>9}{floor['p50_ms']:>9.1f}"
           f"{floor['p99_ms']:>9.1f}{floor['errors']:>8}{floor['rps'] / baseline['rps']:>20.2f}")

@@ -45,7 +45,7 @@ class TrainingService:
         # actor and count towards the client's limit.
         self._authorized: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> True
         self._deployments: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> (record, its DeployOptions)
-        self._changes = 0  # an answer that raced a change is used once, not kept
+        self._changes = 0  # counts _changing steps: an answer that raced one is used once, not kept
         # The ingress sets this: its first request restores the recorded deployment. Not from a thread at
         # construction: the session actor's handle is then used from two threads, and calls were seen to stall.
         self.restore_pending = False
@@ -68,11 +68,23 @@ class TrainingService:
         return await self.session.call(lambda s: s.status.remote())
 
     async def authorize(self, key: str) -> None:
-        if key not in self._authorized:
-            changes = self._changes
-            await self.session.call(lambda s: s.authorize.remote(key))
-            if changes == self._changes:
-                self._authorized[key] = True
+        await self._recalled(self._authorized, key, lambda: self._authorize_now(key))
+
+    async def _authorize_now(self, key: str) -> bool:
+        await self.session.call(lambda s: s.authorize.remote(key))  # raises for a wrong key: nothing is kept
+        return True
+
+    async def _recalled(self, kept: TTLCache, key: str, ask):
+        """kept[key], or what `ask()` answers now, kept unless a change (`_changing`) happened meanwhile: that
+        answer is used once, not kept."""
+        answer = kept.get(key)  # answers are never None
+        if answer is not None:
+            return answer
+        changes = self._changes
+        answer = await ask()
+        if changes == self._changes:
+            kept[key] = answer
+        return answer
 
     async def _changing(self, step):
         """Await a session step that changes keys or the deployment, then forget what was kept about keys: after
@@ -192,17 +204,14 @@ class TrainingService:
         return await self.deployment(key)
 
     async def predict(self, key: str, kind: str, items: list) -> dict:
-        known = self._deployments.get(key)
-        if known is None:
-            changes = self._changes
-            info = await self.session.call(lambda s: s.deployment.remote(key, True))
-            known = info, DeployOptions(**info["options"])
-            if changes == self._changes:
-                self._deployments[key] = known
-        info, options = known
+        info, options = await self._recalled(self._deployments, key, lambda: self._deployment_now(key))
         handle, about = await self._model_of(info)
         check_inputs(kind, items, about["input"], options.max_inputs_per_call, options.max_text_chars)
         return {"task": about["task"], "predictions": await replica_answer(handle.predict.remote(kind, items))}
+
+    async def _deployment_now(self, key: str) -> tuple[dict, DeployOptions]:
+        info = await self.session.call(lambda s: s.deployment.remote(key, True))  # 409 when there is none
+        return info, DeployOptions(**info["options"])
 
     async def _model_of(self, info: dict) -> tuple:
         """The handle of a ready deployment and what its model takes (asked once per deployment)."""

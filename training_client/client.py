@@ -23,14 +23,18 @@ class TrainingModuleError(Exception):
         super().__init__(f"HTTP {status_code}: {detail}" + (f" ({hint})" if hint else ""))
 
 
+def auth_headers(token: Optional[str] = None) -> dict[str, str]:
+    """The header that carries the server's API token (`token`, default $TM_API_TOKEN); none without one."""
+    token = token or os.environ.get("TM_API_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class TrainingModuleClient:
     def __init__(self, base_url: str = DEFAULT_URL, key: Optional[str] = None, timeout: float = 60.0,
                  token: Optional[str] = None):
         """`token`: the server's API token, when it has one; default $TM_API_TOKEN."""
         self.key = key
-        token = token or os.environ.get("TM_API_TOKEN")
-        self.http = httpx.Client(base_url=base_url, timeout=timeout,
-                                 headers={"Authorization": f"Bearer {token}"} if token else None)
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, headers=auth_headers(token))
 
     def close(self) -> None:
         self.http.close()

@@ -34,6 +34,8 @@ from data import sentiment_files
 from helpers import wait_for
 from test_serving import SMALL, trained_session
 
+from training_client.client import auth_headers
+
 LOADERS = 3  # threads calling /predict back to back
 PAUSE_S = 0.05  # between one thread's calls: load, without starving the 2 cores the new replica starts on
 BEFORE_KILL = 20  # answers before the kill
@@ -56,9 +58,8 @@ class Load:
     """Threads calling /predict back to back, each with its own HTTP client; every call's times and status."""
 
     def __init__(self, server, key: str):
-        token = os.environ.get("TM_API_TOKEN")
         self.url, self.key = server.url, key
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.headers = auth_headers()
         self.calls: list[Call] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()

@@ -24,7 +24,6 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
     "onnx": {"probability": ("max_probability_difference", 1e-3), "score": ("max_score_difference", 1e-3)},
     "onnx-int8": {"probability": ("agreement", 0.99), "score": ("pearson", 0.99)},
 }
-CHECK_BATCH = 32  # inputs per forward pass: padding to the longest of a few, not of all
 
 
 def _answers(task: str, outputs: list[np.ndarray], threshold: float) -> np.ndarray:
@@ -44,11 +43,7 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> Optional[float]:
 
 def compare(reference, candidate, kind: str, items: list) -> dict:
     """The figures of `candidate` (the export's Predictor) against `reference` (the torch one) on `items`."""
-    ours, theirs = [], []
-    for start in range(0, len(items), CHECK_BATCH):
-        batch = items[start:start + CHECK_BATCH]
-        ours += reference.outputs(kind, batch)
-        theirs += candidate.outputs(kind, batch)
+    ours, theirs = reference.outputs(kind, items), candidate.outputs(kind, items)  # each in length-sorted passes
     task = reference.task
     figures: dict = {"rows": len(items)}
     if task == "regression":

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 # torch: the Hugging Face model directory as trained; onnx: model.onnx in fp32; onnx-int8: its weights
-# quantised to int8 (dynamic quantisation: activations are quantised per call, so no calibration data).
+# quantised to int8 with no calibration data (dynamic, or weight-only when dynamic misses the bar: onnx_files.py).
 ModelFormat = Literal["torch", "onnx", "onnx-int8"]
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "onnx-int8")
 ONNX_FILE = "model.onnx"
