@@ -16,7 +16,7 @@ import ray
 from cachetools import TTLCache
 
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
-from cluster.resources import check_resources
+from cluster.resources import check_deployment, check_resources
 from cluster.serving import app_handle, app_state, remove_apps, replica_answer, start_app
 from cluster.session_client import SessionClient
 from cluster.session_deploy import NO_DEPLOYMENT_HINT
@@ -181,6 +181,9 @@ class TrainingService:
 
     # ---- model deployment -----------------------------------------------------------------
     async def deploy(self, key: str, options: DeployOptions) -> dict:
+        # What the cluster can never run is refused before the export and before the record changes: the deployment
+        # in place stays (Serve would accept it and leave it deploying for good).
+        check_deployment(options.use_gpu, options.num_cpus, options.min_replicas, ray.cluster_resources())
         source = None
         if options.runtime != "torch":  # the export first: a check that fails refuses the deployment
             src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime))
