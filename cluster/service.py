@@ -127,7 +127,7 @@ class TrainingService:
         nothing."""
         target = await self.session.call(lambda s: s.begin_upload.remote(key))
         staging = Path(target["staging"])
-        staging.mkdir(parents=True)
+        await asyncio.to_thread(staging.mkdir, parents=True)  # file work off the event loop (see uploads.py)
         try:
             dest = {f"{split}_file": partial(_staged, staging, split) for split in ("train", "test", "validation")}
             saved = await save_parts(body, dest, self.settings.max_upload_bytes, "max_upload_mb",
@@ -137,7 +137,7 @@ class TrainingService:
             return await self._dropping_model(
                 self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary)))
         finally:
-            remove_tree(staging)  # gone already when the upload was accepted
+            await asyncio.to_thread(remove_tree, staging)  # gone already when the upload was accepted
 
     async def preprocess(self, key: str) -> dict:
         spec = await self._dropping_model(self.session.call(lambda s: s.begin_preprocess.remote(key)))
@@ -249,7 +249,7 @@ class TrainingService:
             model_name = str(check_directory_source(model_name, self.settings.allowed_import_roots))
         if model_type == "archive":
             archive = self.layout.model_upload()
-            archive.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(archive.parent.mkdir, parents=True, exist_ok=True)
             await save_parts(body, {"file": lambda _: archive}, int(self.settings.max_model_upload_mb * MiB),
                              "max_model_upload_mb", required=("file",))
         try:
@@ -257,7 +257,7 @@ class TrainingService:
                 key, name, model_type, model_name, str(archive) if archive else None))
         except Exception:
             if archive:
-                archive.unlink(missing_ok=True)
+                await asyncio.to_thread(archive.unlink, missing_ok=True)
             raise
         return await self._launch(ImportJob, spec, spec.job_id)
 
