@@ -15,6 +15,7 @@ from typing import Optional
 import ray
 from cachetools import TTLCache
 
+from cluster.health import ServerHealth
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
 from cluster.resources import check_deployment, check_resources
 from cluster.serving import app_handle, app_state, remove_apps, replica_answer, start_app
@@ -49,6 +50,7 @@ class TrainingService:
         # The ingress sets this: its first request restores the recorded deployment. Not from a thread at
         # construction: the session actor's handle is then used from two threads, and calls were seen to stall.
         self.restore_pending = False
+        self._health = ServerHealth(self.session, settings.root)
 
     async def _launch(self, job_cls, spec, job_id: str) -> dict:
         """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
@@ -61,11 +63,19 @@ class TrainingService:
         return await self.status()
 
     # ---- session -----------------------------------------------------------------------
-    async def status(self) -> dict:
+    def _restore_once(self) -> None:
         if self.restore_pending:  # the first request (the healthcheck, at start-up) brings the model back
             self.restore_pending = False
             self._restoring = asyncio.create_task(self.restore_deployment())
+
+    async def status(self) -> dict:
+        self._restore_once()
         return await self.session.call(lambda s: s.status.remote())
+
+    async def health(self) -> tuple[bool, dict]:
+        """Whether the server can work, and what was checked (health.py)."""
+        self._restore_once()
+        return await self._health.check()
 
     async def authorize(self, key: str) -> None:
         await self._recalled(self._authorized, key, lambda: self._authorize_now(key))
