@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class TrainingService:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.layout = settings.layout
         self.session = SessionClient(settings)
@@ -44,8 +46,9 @@ class TrainingService:
         # trips per call. Every change made through this ingress clears them; the TTL bounds what a change made
         # elsewhere (another ingress replica) can leave stale. Wrong keys are never kept: they always reach the
         # actor and count towards the client's limit.
-        self._authorized: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> True
-        self._deployments: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> (record, its DeployOptions)
+        # `clock` times them (a test's own clock ages them without waiting).
+        self._authorized: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S, timer=clock)  # key -> True
+        self._deployments: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S, timer=clock)  # key -> (record, options)
         self._changes = 0  # counts _changing steps: an answer that raced one is used once, not kept
         # The ingress sets this: its first request restores the recorded deployment. Not from a thread at
         # construction: the session actor's handle is then used from two threads, and calls were seen to stall.

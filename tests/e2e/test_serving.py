@@ -189,6 +189,17 @@ def test_onnx_int8_download_holds_a_checked_model_onnxruntime_runs(single):
     assert client.download_model(tmp / "again.tar.gz", "onnx-int8").read_bytes() == archive.read_bytes()  # reused
 
 
+@pytest.mark.parametrize("fmt, suffix", [("torch", ""), ("onnx-int8", "-onnx-int8")])
+def test_a_download_is_named_by_its_session_and_format(single, fmt, suffix):
+    """What the server names the file (Content-Disposition), not what a test built: `model-<session>[-<format>]`."""
+    client, _ = single
+    session = client.status()["session_id"]
+    response = client.http.get(f"/download_model/{client.key}", params={"format": fmt}, timeout=900)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/gzip"
+    assert response.headers["content-disposition"].endswith(f'filename="model-{session[:8]}{suffix}.tar.gz"')
+    assert response.content[:2] == b"\x1f\x8b"  # gzip
+
+
 def test_an_unknown_download_format_is_422_and_changes_nothing(single):
     client, tmp = single
     before = client.model_ready()
