@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -15,8 +17,9 @@ from typing import Optional
 import ray
 from cachetools import TTLCache
 
+from cluster.health import ServerHealth
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
-from cluster.resources import check_resources
+from cluster.resources import check_deployment, check_resources
 from cluster.serving import app_handle, app_state, remove_apps, replica_answer, start_app
 from cluster.session_client import SessionClient
 from cluster.session_deploy import NO_DEPLOYMENT_HINT
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class TrainingService:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.layout = settings.layout
         self.session = SessionClient(settings)
@@ -43,12 +46,14 @@ class TrainingService:
         # trips per call. Every change made through this ingress clears them; the TTL bounds what a change made
         # elsewhere (another ingress replica) can leave stale. Wrong keys are never kept: they always reach the
         # actor and count towards the client's limit.
-        self._authorized: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> True
-        self._deployments: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S)  # key -> (record, its DeployOptions)
+        # `clock` times them (a test's own clock ages them without waiting).
+        self._authorized: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S, timer=clock)  # key -> True
+        self._deployments: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S, timer=clock)  # key -> (record, options)
         self._changes = 0  # counts _changing steps: an answer that raced one is used once, not kept
         # The ingress sets this: its first request restores the recorded deployment. Not from a thread at
         # construction: the session actor's handle is then used from two threads, and calls were seen to stall.
         self.restore_pending = False
+        self._health = ServerHealth(self.session, settings.root)
 
     async def _launch(self, job_cls, spec, job_id: str) -> dict:
         """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
@@ -61,11 +66,19 @@ class TrainingService:
         return await self.status()
 
     # ---- session -----------------------------------------------------------------------
-    async def status(self) -> dict:
+    def _restore_once(self) -> None:
         if self.restore_pending:  # the first request (the healthcheck, at start-up) brings the model back
             self.restore_pending = False
             self._restoring = asyncio.create_task(self.restore_deployment())
+
+    async def status(self) -> dict:
+        self._restore_once()
         return await self.session.call(lambda s: s.status.remote())
+
+    async def health(self) -> tuple[bool, dict]:
+        """Whether the server can work, and what was checked (health.py)."""
+        self._restore_once()
+        return await self._health.check()
 
     async def authorize(self, key: str) -> None:
         await self._recalled(self._authorized, key, lambda: self._authorize_now(key))
@@ -127,7 +140,7 @@ class TrainingService:
         nothing."""
         target = await self.session.call(lambda s: s.begin_upload.remote(key))
         staging = Path(target["staging"])
-        staging.mkdir(parents=True)
+        await asyncio.to_thread(staging.mkdir, parents=True)  # file work off the event loop (see uploads.py)
         try:
             dest = {f"{split}_file": partial(_staged, staging, split) for split in ("train", "test", "validation")}
             saved = await save_parts(body, dest, self.settings.max_upload_bytes, "max_upload_mb",
@@ -137,7 +150,7 @@ class TrainingService:
             return await self._dropping_model(
                 self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary)))
         finally:
-            remove_tree(staging)  # gone already when the upload was accepted
+            await asyncio.to_thread(remove_tree, staging)  # gone already when the upload was accepted
 
     async def preprocess(self, key: str) -> dict:
         spec = await self._dropping_model(self.session.call(lambda s: s.begin_preprocess.remote(key)))
@@ -181,6 +194,9 @@ class TrainingService:
 
     # ---- model deployment -----------------------------------------------------------------
     async def deploy(self, key: str, options: DeployOptions) -> dict:
+        # What the cluster can never run is refused before the export and before the record changes: the deployment
+        # in place stays (Serve would accept it and leave it deploying for good).
+        check_deployment(options.use_gpu, options.num_cpus, options.min_replicas, ray.cluster_resources())
         source = None
         if options.runtime != "torch":  # the export first: a check that fails refuses the deployment
             src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime))
@@ -246,7 +262,7 @@ class TrainingService:
             model_name = str(check_directory_source(model_name, self.settings.allowed_import_roots))
         if model_type == "archive":
             archive = self.layout.model_upload()
-            archive.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(archive.parent.mkdir, parents=True, exist_ok=True)
             await save_parts(body, {"file": lambda _: archive}, int(self.settings.max_model_upload_mb * MiB),
                              "max_model_upload_mb", required=("file",))
         try:
@@ -254,7 +270,7 @@ class TrainingService:
                 key, name, model_type, model_name, str(archive) if archive else None))
         except Exception:
             if archive:
-                archive.unlink(missing_ok=True)
+                await asyncio.to_thread(archive.unlink, missing_ok=True)
             raise
         return await self._launch(ImportJob, spec, spec.job_id)
 

@@ -71,6 +71,10 @@ class SessionActor(SessionMachine):
             self._recover()
         return super().status()
 
+    def health(self) -> dict:
+        """/status, and whether the restart's recovery is done (tried again here, as at /status)."""
+        return {"status": self.status(), "recovered": self._recovered}
+
     def _write(self, record: Optional[SessionRecord], wait: bool) -> None:
         """State changes are written before the call returns, raising what the disk raised (the machine then
         keeps its old state); live progress is not waited for, so /status never queues behind the disk while

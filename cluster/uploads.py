@@ -2,11 +2,15 @@
 
 The body is parsed as it arrives (python-multipart's parser), so no part is
 spooled anywhere first, and the limit holds whatever Content-Length says: a
-chunked body has none.
+chunked body has none. The parser's file work (open, write, close, unlink) runs
+in a worker thread, a batch of chunks at a time: on slow shared storage a write
+that stalls holds this upload only, not the replica's event loop (and every
+other request on it, /predict included).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from train_jobs.errors import BadDataset, InvalidParameters, TooLarge
 MiB = 1 << 20
 FORM_OVERHEAD = MiB  # part headers and boundaries, on top of the files themselves
 MAX_HEADER_BYTES = 16 << 10
+WRITE_BATCH = 128 << 10  # body bytes handed to the writing thread at once: few hops, the limits still near
 # field -> where its file goes, given the client's file name
 Destinations = dict[str, Callable[[str], Path]]
 
@@ -132,13 +137,28 @@ async def save_parts(body: UploadStream, dest: Destinations, limit_bytes: int, s
     parts = _Parts(dest, limit_bytes, setting)
     parser = MultipartParser(_boundary(body.content_type), parts.callbacks())
     budget, seen = body_limit(limit_bytes, len(dest)), 0
+    loop = asyncio.get_running_loop()
+    pending: list[bytes] = []
+    batched = 0
+    writing: Optional[asyncio.Future] = None
+
+    async def feed(last: bool = False) -> None:
+        nonlocal writing, pending, batched
+        # Shielded: a cancelled request does not cancel the write under way, which the clean-up then waits for.
+        writing = loop.run_in_executor(None, _feed, parser, pending, last)
+        pending, batched = [], 0
+        await asyncio.shield(writing)
+
     try:
         async for chunk in body.chunks:
             seen += len(chunk)
             if seen > budget:
                 raise parts.too_large("the request body", budget)
-            parser.write(chunk)
-        parser.finalize()
+            pending.append(chunk)
+            batched += len(chunk)
+            if batched >= WRITE_BATCH:
+                await feed()
+        await feed(last=True)
         if not parts.ended:
             raise BadDataset("the multipart body ended before its closing boundary; send it again")
         for field in required:
@@ -146,12 +166,27 @@ async def save_parts(body: UploadStream, dest: Destinations, limit_bytes: int, s
                 raise InvalidParameters(f"{field}: no file given; send it as multipart form field '{field}'",
                                         field=field)
     except MultipartParseError as e:
-        parts.discard()
+        await _discard(parts, writing)
         raise BadDataset(f"the multipart body could not be read: {e}") from None
     except BaseException:
-        parts.discard()
+        await asyncio.shield(_discard(parts, writing))  # a cancelled request leaves no file either
         raise
     return parts.saved
+
+
+async def _discard(parts: _Parts, writing: Optional[asyncio.Future]) -> None:
+    """Remove what the upload wrote, once the thread's last write has ended (it could open a file after)."""
+    if writing is not None:
+        await asyncio.wait([writing])
+    await asyncio.to_thread(parts.discard)
+
+
+def _feed(parser: MultipartParser, chunks: list[bytes], last: bool = False) -> None:
+    """Parse `chunks` (the parts' callbacks open and write their files), in the writing thread."""
+    for chunk in chunks:
+        parser.write(chunk)
+    if last:
+        parser.finalize()
 
 
 def staged_name(stem: str, filename: Optional[str]) -> str:

@@ -92,8 +92,27 @@ class Monitor(ServerStatus):
     metrics: Optional[dict[str, Any]] = None
 
 
+class HealthCheck(BaseModel):
+    ok: bool
+    message: str
+
+
 class Health(ServerStatus):
     healthy: bool
+    checks: dict[str, HealthCheck] = Field(
+        default_factory=dict, description="what was checked: session_actor (it answers), recovery (what a restart "
+                                          "interrupted is recorded), storage (the storage root takes a write)")
+
+
+class Unhealthy(_Open):
+    """503 from /healthcheck: `checks` says which failed; the session's status fields when its actor answered."""
+
+    healthy: bool = False
+    message: str
+    checks: dict[str, HealthCheck]
+    state: Optional[State] = None
+    session_active: Optional[bool] = None
+    model_ready: Optional[bool] = None
 
 
 class Catalogue(ServerStatus):

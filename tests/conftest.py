@@ -1,5 +1,6 @@
 """Shared fixtures: one real server (serve run over HTTP) for the end-to-end tests under tests/e2e/.
 
+Tests under tests/integration/ start a local Ray of their own (no server); both are marked e2e, as both start Ray.
 Tests under tests/unit/ start no Ray and no server; `-m "not e2e"` runs only them.
 """
 
@@ -40,11 +41,11 @@ def server(storage_root, tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    e2e = Path(__file__).parent / "e2e"
+    starts_ray = (Path(__file__).parent / "e2e", Path(__file__).parent / "integration")
     # The multi-node test takes minutes more than the suite's budget on 2 cores: it runs when asked for by name.
     multinode = "multinode" in (config.option.markexpr or "")
     for item in items:
-        if e2e in Path(item.path).parents:
+        if any(folder in Path(item.path).parents for folder in starts_ray):
             item.add_marker(pytest.mark.e2e)
         if item.get_closest_marker("multinode") and not multinode:
             item.add_marker(pytest.mark.skip(reason="a two-node Ray cluster, minutes long: run it with -m multinode"))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
+import struct
 import subprocess
 import tarfile
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -99,3 +104,54 @@ def driver_on_server_ray(server) -> tuple[str, dict]:
                     env["RAY_AUTH_MODE"] = raylet_env["RAY_AUTH_MODE"]
                 return arg.split("=", 1)[1], env
     raise AssertionError("no raylet under the server process")
+
+
+class Pipe:
+    """A FIFO standing in for a file on slow storage: its writer stalls once the pipe's buffer (64 KiB) is full,
+    until `drain()` reads it all (in a thread). If the test never drains it (the code under test blocked the event
+    loop, so the test cannot go on either), a rescue drains it after `rescue_s` and `rescued` says so: the test
+    fails instead of hanging."""
+
+    def __init__(self, path: Path, rescue_s: float = 60):
+        self.path = path
+        os.mkfifo(path)
+        self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a writer may open it now; nothing is read yet
+        self.read = b""
+        self.rescued = False
+        self._once = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._rescue = threading.Timer(rescue_s, self._drain, kwargs={"rescue": True})
+
+    def __enter__(self) -> Pipe:
+        self._rescue.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._rescue.cancel()
+        self.drain()
+        self._reader.join(60)
+
+    def buffered(self) -> int:
+        return struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+    async def stalled(self, writer: asyncio.Future) -> None:
+        """Return once the writer has filled the pipe (it now waits for a reader), or has ended, or was rescued."""
+        while self.buffered() < 4096 and not writer.done() and not self.rescued:
+            await asyncio.sleep(0.01)
+
+    def drain(self) -> None:
+        """Read everything the writer sends, until it closes the file, in a thread."""
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._drain, daemon=True)
+            self._reader.start()
+
+    def _drain(self, rescue: bool = False) -> None:
+        if not self._once.acquire(blocking=False):
+            return
+        self.rescued = rescue
+        os.set_blocking(self._fd, True)
+        chunks = []
+        while chunk := os.read(self._fd, 1 << 16):
+            chunks.append(chunk)
+        os.close(self._fd)
+        self.read = b"".join(chunks)

@@ -48,7 +48,11 @@ class SearchConfig(BaseModel):
     space: SearchSpace = Field(default_factory=lambda: SearchSpace(learning_rate=(2e-5, 3e-4)))
     scheduler: Literal["asha", "fifo"] = Field(
         "asha", description="asha: stop trials that trail at each evaluation rung; fifo: run every trial out.")
-    max_concurrent: Optional[int] = Field(None, ge=1, description="Trials at once; default: what the cluster fits.")
+    # Not "what the cluster fits": a trial ASHA stops leaves its workers' placement group reserved, which only a
+    # trial started after it, one at a time, can tell from a sibling's and free (search.py); and trials filling
+    # every CPU would leave none for the Ray Data tasks that feed them.
+    max_concurrent: Optional[int] = Field(
+        None, ge=1, description="Trials at once; default 1 (one at a time). More at once: prefer scheduler fifo.")
 
 
 class MlflowTracking(BaseModel):

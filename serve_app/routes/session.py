@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from serve_app.dependencies import Service
-from serve_app.schemas import GUARDED, Health, Parameters, ServerStatus, StartedSession, TrainingConfigUpdate, errors
+from serve_app.schemas import (
+    GUARDED,
+    Health,
+    Parameters,
+    ServerStatus,
+    StartedSession,
+    TrainingConfigUpdate,
+    Unhealthy,
+    errors,
+)
 from serve_app.security import ApiToken, SessionKey
 
 router = APIRouter(tags=["session"], dependencies=[ApiToken], responses=GUARDED)
@@ -27,9 +38,13 @@ async def status(service: Service) -> dict:
     return await service.status()
 
 
-@health.get("/healthcheck", response_model=Health, response_model_exclude_unset=True)
-async def healthcheck(service: Service) -> dict:
-    return {**await service.status(), "healthy": True, "message": "the server and its session actor answer"}
+@health.get("/healthcheck", response_model=Health, response_model_exclude_unset=True, responses={503: {
+    "model": Unhealthy, "description": "a check failed: `checks` says which, `message` what is wrong"}})
+async def healthcheck(service: Service):
+    """The session's status, with `healthy` and the `checks` made: the session actor answers, its recovery after a
+    restart is done, the storage root takes a write; 503 when one fails."""
+    healthy, body = await service.health()
+    return body if healthy else JSONResponse(status_code=503, content=jsonable_encoder(body))
 
 
 @router.post("/parameters/{key}", response_model=Parameters, response_model_exclude_unset=True, tags=["config"],

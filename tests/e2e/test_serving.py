@@ -74,6 +74,23 @@ def test_deployed_model_agrees_with_the_downloaded_model(single):
         assert [p["probabilities"][model.config.id2label[i]] for i in range(2)] == pytest.approx(q.tolist(), abs=1e-4)
 
 
+@pytest.mark.parametrize("options, says", [
+    ({"num_cpus": 64, "min_replicas": 64, "max_replicas": 64}, "64 model replicas of 64 CPUs need 4096 CPUs"),
+    pytest.param({"use_gpu": True}, "use_gpu is true but the Ray cluster has no GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+])
+def test_a_deployment_the_cluster_cannot_run_is_409_and_the_one_in_place_stays(single, options, says):
+    client, _ = single
+    before = deployed(client)
+    err = expect_error(409, client.deploy, **{**SMALL, **options})
+    assert says in err.body["message"] and "the Ray cluster has" in err.body["message"], err.body
+    assert "num_cpus" in err.body["hint"]
+    after = client.deployment()["deployment"]
+    assert after["state"] == "ready" and (after["deployed_at"], after["options"]) == \
+        (before["deployed_at"], before["options"])
+    assert len(client.predict(["still served"])["predictions"]) == 1
+
+
 @pytest.mark.parametrize("body, loc", [
     ({"texts": []}, ["body", "texts"]),
     ({"texts": ["ok"] * 51}, ["body", "texts"]),
@@ -170,6 +187,17 @@ def test_onnx_int8_download_holds_a_checked_model_onnxruntime_runs(single):
     logits = session.run(None, {i.name: encoded[i.name].astype("int64") for i in session.get_inputs()})[0]
     assert logits.shape == (40, 2)
     assert client.download_model(tmp / "again.tar.gz", "onnx-int8").read_bytes() == archive.read_bytes()  # reused
+
+
+@pytest.mark.parametrize("fmt, suffix", [("torch", ""), ("onnx-int8", "-onnx-int8")])
+def test_a_download_is_named_by_its_session_and_format(single, fmt, suffix):
+    """What the server names the file (Content-Disposition), not what a test built: `model-<session>[-<format>]`."""
+    client, _ = single
+    session = client.status()["session_id"]
+    response = client.http.get(f"/download_model/{client.key}", params={"format": fmt}, timeout=900)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/gzip"
+    assert response.headers["content-disposition"].endswith(f'filename="model-{session[:8]}{suffix}.tar.gz"')
+    assert response.content[:2] == b"\x1f\x8b"  # gzip
 
 
 def test_an_unknown_download_format_is_422_and_changes_nothing(single):

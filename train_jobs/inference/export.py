@@ -89,11 +89,9 @@ def _build(model_dir: Path, out: Path, fmt: str, rows: tuple, bars: Optional[dic
     fp32 = out / (ONNX_FILE if fmt == "onnx" else "model-fp32.onnx")
     try:
         opset = write_onnx(reference, fp32)
-    except Exception as e:  # an architecture torch.export cannot trace: a refusal that says so, not a 500
+    except Exception as e:
         log.exception("ONNX export of %s failed", model_dir)
-        # Not chained: the cause (torch internals) need not pickle on its way out of the Ray task.
-        raise WrongState(f"this model could not be exported to ONNX: {type(e).__name__}: {str(e)[:300]}",
-                         hint="download the torch model (format=torch) or deploy with runtime torch") from None
+        raise export_failure(e) from None
     atomic_write_json(out / CHECK_FILE, {"format": fmt})  # the runtime the candidate reports while checked
     figure, bar = bar_of(fmt, reference.task, bars)
     tried = []
@@ -113,6 +111,22 @@ def _build(model_dir: Path, out: Path, fmt: str, rows: tuple, bars: Optional[dic
              "versions": versions(), "source": source_of(model_dir), "seconds": round(time.monotonic() - started, 1)}
     atomic_write_json(out / CHECK_FILE, check)
     return check
+
+
+def export_failure(exc: Exception) -> Exception:
+    """What a failed write_onnx raises: the machine's own failure as itself (a full disk is an OSError the server
+    answers 507, out of memory a MemoryError), anything else a refusal (409) that the model cannot be exported (an
+    architecture torch.export cannot trace). Rebuilt from plain types, not chained: the exporter wraps errors in its
+    own, which need not pickle on their way out of the Ray task."""
+    cause: Optional[BaseException] = exc
+    while cause is not None:
+        if isinstance(cause, OSError):
+            return OSError(cause.errno, cause.strerror or str(cause), cause.filename)
+        if isinstance(cause, MemoryError):
+            return MemoryError(f"out of memory while exporting to ONNX: {cause}")
+        cause = cause.__cause__ or cause.__context__
+    return WrongState(f"this model could not be exported to ONNX: {type(exc).__name__}: {str(exc)[:300]}",
+                      hint="download the torch model (format=torch) or deploy with runtime torch")
 
 
 def ensure_export(model_dir: Path, export_dir: Path, fmt: str, dataset: Optional[dict],

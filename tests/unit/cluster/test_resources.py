@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.resources import check_resources
+from cluster.resources import check_deployment, check_resources
 from train_jobs.errors import WrongState
 from train_jobs.training.scaling import worker_plan
 
@@ -39,3 +39,26 @@ def test_what_can_run_passes(use_gpu, workers, resources):
 ])
 def test_worker_plan(use_gpu, workers, default, resources, plan):
     assert worker_plan(use_gpu, workers, default, resources) == plan
+
+
+@pytest.mark.parametrize("use_gpu, num_cpus, min_replicas, resources, says", [
+    (True, 0.5, 1, LAPTOP, "no GPU (it has 2 CPUs)"),
+    (None, 16, 1, LAPTOP, "1 model replica of 16 CPUs needs 16 CPUs; the Ray cluster has 2"),
+    (None, 0.5, 0, {"CPU": 0.25}, "1 model replica of 0.5 CPUs needs 0.5 CPUs; the Ray cluster has 0.25"),
+    (False, 1, 3, LAPTOP, "3 model replicas of 1 CPUs need 3 CPUs; the Ray cluster has 2"),
+    (True, 1, 3, GPU_NODE, "3 GPU model replicas need 3 GPUs; the Ray cluster has 2"),
+])
+def test_a_deployment_that_cannot_run_is_409_naming_what_the_cluster_has(use_gpu, num_cpus, min_replicas,
+                                                                           resources, says):
+    with pytest.raises(WrongState) as err:
+        check_deployment(use_gpu, num_cpus, min_replicas, resources)
+    assert err.value.status_code == 409 and says in err.value.message
+    assert "num_cpus" in err.value.hint and "kept" in err.value.hint
+
+
+@pytest.mark.parametrize("use_gpu, num_cpus, min_replicas, resources", [
+    (None, 0.5, 1, LAPTOP), (None, 2, 1, LAPTOP), (False, 0.5, 4, LAPTOP), (None, 1, 0, LAPTOP),
+    (True, 4, 2, GPU_NODE),
+])
+def test_a_deployment_that_can_run_passes(use_gpu, num_cpus, min_replicas, resources):
+    check_deployment(use_gpu, num_cpus, min_replicas, resources)

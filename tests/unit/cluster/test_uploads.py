@@ -1,5 +1,5 @@
 """Unit tests of cluster/uploads.py: multipart bodies stream to their files under a limit (no Content-Length needed),
-leave nothing behind when refused, and stage under safe names."""
+leave nothing behind when refused, stage under safe names, and write off the event loop."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import errno
 from pathlib import Path
 
 import pytest
-from helpers import fill, small_disk
+from helpers import Pipe, fill, small_disk
 
 from cluster.uploads import MiB, UploadStream, body_limit, save_parts, staged_name
 from train_jobs.errors import BadDataset, InvalidParameters, TooLarge, storage_full
@@ -136,3 +136,23 @@ def test_fill_leaves_the_disk_full(tmp_path):
 ])
 def test_staged_names_are_safe(filename, name):
     assert staged_name("train", filename) == name
+
+
+def test_a_write_that_stalls_holds_its_upload_not_the_event_loop(tmp_path):
+    """The train file is a FIFO nobody reads yet: once its buffer is full the write stalls, as on slow shared
+    storage. The event loop goes on meanwhile (before, the whole replica waited with it); the upload ends, whole,
+    once the storage takes its bytes."""
+    data = b"x" * (4 * MiB)  # far more than a pipe holds (64 KiB)
+    with Pipe(tmp_path / "train_file.csv") as pipe:
+        async def run() -> dict:
+            upload = asyncio.create_task(save_parts(stream(form(part("train_file", data)), chunk=64 << 10),
+                                                    {"train_file": lambda _: pipe.path}, 8 * MiB))
+            await pipe.stalled(upload)  # the upload is writing, and waits for the storage
+            for _ in range(5):  # the loop runs other work meanwhile
+                await asyncio.sleep(0.01)
+            assert not upload.done() and not pipe.rescued, "the event loop was held while the upload wrote"
+            pipe.drain()
+            return await upload
+
+        saved = asyncio.run(run())
+    assert saved["train_file"][0] == pipe.path and pipe.read == data

@@ -1,20 +1,24 @@
 """ONNX exports of tiny models built here, one per task: the exported model answers as the torch model does,
-the check's figures are written beside it, and an export that misses its bar is refused and leaves nothing."""
+the check's figures are written beside it, and an export that misses its bar is refused and leaves nothing; a model
+torch.export cannot trace is refused, a full disk is the machine's failure (507), not the model's."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle
 import tarfile
 
 import pytest
 import torch
+from helpers import fill, small_disk
 from tiny_model import build_tiny_bert
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
 from train_jobs.data.samples import held_out_inputs
-from train_jobs.errors import WrongState
-from train_jobs.inference.export import ensure_export, export_model, is_current
+from train_jobs.errors import WrongState, storage_full
+from train_jobs.inference.export import COPIED, ensure_export, export_failure, export_model, is_current
 from train_jobs.inference.predict import Predictor
 
 TEXTS = ["the film was great", "a dull and boring plot", "music", "the cast were superb but the plot was thin"]
@@ -162,3 +166,49 @@ def test_the_check_falls_back_to_validation_then_train_rows(models, tmp_path):
     assert held_out_inputs({**dataset, "test": gone}, 3) is None
     with pytest.raises(WrongState, match="no dataset rows"):
         export_model(models["single_label"][0], tmp_path / "x", "onnx", {**dataset, "test": gone})
+
+
+class DataDependent(torch.nn.Module):
+    def forward(self, x):
+        return x + 1 if x.sum() > 0 else x - 1  # a branch on a value: torch.export cannot trace it
+
+
+def test_a_model_torch_export_cannot_trace_is_refused_409():
+    with pytest.raises(Exception) as traced:
+        torch.export.export(DataDependent(), (torch.ones(2),))
+    refusal = export_failure(traced.value)
+    assert isinstance(refusal, WrongState) and refusal.status_code == 409
+    assert "could not be exported to ONNX" in refusal.message and "format=torch" in refusal.hint
+
+
+def test_a_full_disk_or_no_memory_inside_the_exporter_is_raised_as_itself(tmp_path):
+    """/dev/full refuses every write with ENOSPC: the real error, wrapped as the exporter wraps what it calls."""
+    try:
+        try:
+            with open("/dev/full", "wb") as f:
+                f.write(b"graph")
+        except OSError as e:
+            raise RuntimeError("the exporter failed to save the model") from e
+    except RuntimeError as wrapped:
+        failure = export_failure(wrapped)
+    assert type(failure) is OSError and failure.errno == errno.ENOSPC
+    failure = pickle.loads(pickle.dumps(failure))  # it leaves the Ray task as it is
+    assert storage_full(failure, str(tmp_path)).status_code == 507
+    try:
+        raise RuntimeError("exporter") from MemoryError()
+    except RuntimeError as wrapped:
+        assert type(export_failure(wrapped)) is MemoryError
+
+
+def test_an_export_onto_a_full_disk_is_507_naming_the_storage_root_and_leaves_nothing(models, tmp_path):
+    """The export's first files fit, model.onnx does not: the server's 507, not a 409 "could not be exported"."""
+    model_dir, dataset, _, _ = models["single_label"]
+    copied = sum(-(-(model_dir / n).stat().st_size // 4096) * 4096 for n in COPIED if (model_dir / n).is_file())
+    with small_disk(tmp_path / "disk", "16m") as disk:
+        filler = fill(disk, leave=copied + (256 << 10))  # the tiny model's model.onnx is about 4 MB
+        with pytest.raises(OSError) as e:
+            export_model(model_dir, disk / "export", "onnx", dataset)
+        assert e.value.errno == errno.ENOSPC and "could not be exported" not in str(e.value)
+        full = storage_full(e.value, str(disk))
+        assert full.status_code == 507 and str(disk) in full.message
+        assert os.listdir(disk) == [filler.name]  # no export, no temporary folder
