@@ -146,9 +146,9 @@ class TrainingService:
         return await self._launch(PreprocessJob, spec, spec.job_id)
 
     # ---- training -----------------------------------------------------------------------
-    async def start_training(self, key: str, resume: bool = False) -> dict:
+    async def start_training(self, key: str, resume: bool = False, run_id: Optional[str] = None) -> dict:
         self._check_resources((await self.get_parameters())["config"])  # the cluster may have shrunk since
-        spec = await self._dropping_model(self.session.call(lambda s: s.begin_training.remote(key, resume)))
+        spec = await self._dropping_model(self.session.call(lambda s: s.begin_training.remote(key, resume, run_id)))
         return await self._launch(TrainingJob, spec, spec.run_id)
 
     async def stop_training(self, key: str) -> dict:
@@ -158,36 +158,48 @@ class TrainingService:
         return await self.session.call(lambda s: s.monitor.remote(key))
 
     # ---- artifacts ----------------------------------------------------------------------
-    async def model_archive(self, key: str, fmt: str = "torch") -> tuple[str, str]:
-        """(path, download name) of the model archive, built first if missing (a checkpoint recovered
-        after a restart has none); an ONNX format's archive holds the export, built and checked first."""
-        art = await self.session.call(lambda s: s.artifacts.remote(key))
+    async def model_archive(self, key: str, fmt: str = "torch", run_id: Optional[str] = None) -> tuple[str, str]:
+        """(path, download name) of the model archive (the session's model, or run `run_id`'s), built first if
+        missing (a checkpoint recovered after a restart has none); an ONNX format's archive holds the export, built
+        and checked first."""
+        art = await self.session.call(lambda s: s.artifacts.remote(key, run_id))
+        name = f"model-{run_id}" if run_id else f"model-{art['session_id'][:8]}"
         if fmt != "torch":
             paths = art["exports"][fmt]
             path = await model_export_task.remote(art["model_dir"], paths["dir"], fmt, art["dataset"], paths["archive"])
-            return path, f"model-{art['session_id'][:8]}-{fmt}.tar.gz"
+            return path, f"{name}-{fmt}.tar.gz"
         path = art["model_archive"]
         if not path or not Path(path).is_file():
             path = await build_model_archive_task.remote(art["model_dir"], art["model_archive_dest"])
-            await self.session.call(lambda s: s.set_artifact.remote(key, "model_archive", path))
-        return path, f"model-{art['session_id'][:8]}.tar.gz"
+            await self.session.call(lambda s: s.set_artifact.remote(key, "model_archive", path, run_id))
+        return path, f"{name}.tar.gz"
 
-    async def results_archive(self, key: str) -> tuple[str, str]:
-        art = await self.session.call(lambda s: s.artifacts.remote(key))
+    async def results_archive(self, key: str, run_id: Optional[str] = None) -> tuple[str, str]:
+        art = await self.session.call(lambda s: s.artifacts.remote(key, run_id))
         path = art["results_archive"]
         if not path or not Path(path).is_file():
             raise NotFound("no results for this run: it ended before the results were written")
-        return path, f"results-{art['session_id'][:8]}.tar.gz"
+        return path, f"results-{run_id}.tar.gz" if run_id else f"results-{art['session_id'][:8]}.tar.gz"
+
+    # ---- run history ----------------------------------------------------------------------
+    async def list_runs(self, key: str) -> dict:
+        return await self.session.call(lambda s: s.list_runs.remote(key))
+
+    async def get_run(self, key: str, run_id: str) -> dict:
+        return await self.session.call(lambda s: s.get_run.remote(key, run_id))
+
+    async def delete_run(self, key: str, run_id: str) -> dict:
+        return await self.session.call(lambda s: s.delete_run.remote(key, run_id))
 
     # ---- model deployment -----------------------------------------------------------------
-    async def deploy(self, key: str, options: DeployOptions) -> dict:
+    async def deploy(self, key: str, options: DeployOptions, run_id: Optional[str] = None) -> dict:
         source = None
         if options.runtime != "torch":  # the export first: a check that fails refuses the deployment
-            src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime))
+            src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime, run_id))
             await model_export_task.remote(src["model_dir"], src["export_dir"], options.runtime, src["dataset"])
             source = src["model_dir"]
         info = await self._changing(
-            self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source)))
+            self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source, run_id)))
         await asyncio.to_thread(start_app, info)
         return await self.deployment(key)
 

@@ -18,7 +18,7 @@ class Archives(KeyOnly):
         super().__init__(root)
         self.root, self.asked = root, []
 
-    async def model_archive(self, key: str, fmt: str = "torch") -> tuple[str, str]:
+    async def model_archive(self, key: str, fmt: str = "torch", run_id=None) -> tuple[str, str]:
         await self.authorize(key)
         self.asked.append(fmt)
         path = self.root / f"{fmt}.tar.gz"
