@@ -19,6 +19,7 @@ from typing import Optional
 from pydantic import ValidationError
 
 from cluster.layout import Layout
+from cluster.quota import check_quota
 from cluster.run_history import current_run, find_run
 from cluster.session_record import BUSY, Artifacts, SessionRecord, State
 from cluster.settings import Settings
@@ -184,6 +185,7 @@ class SessionCore:
         """Where to stage an upload and which task to check it for: one call before the files are read."""
         r = self._session(key)
         self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
+        check_quota(r, self.layout, self.settings.max_session_storage_mb, "upload a dataset")
         return {"staging": str(self.layout.staging_dir(r.session_id)), "task_type": r.config.task_type}
 
     @write_first

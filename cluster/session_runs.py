@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from cluster.quota import check_quota
 from cluster.run_history import add_event, find_run, open_run, run_detail, run_summary, sync_run
 from cluster.session_core import SessionCore, write_first
 from cluster.session_record import TRAINABLE, Artifacts, SessionRecord, State
@@ -44,6 +45,7 @@ class SessionRuns(SessionCore):
             raise WrongState("no preprocessed data", state=r.state.value, hint="call /preprocess first")
         if resume:
             return self._resume(r)
+        check_quota(r, self.layout, self.settings.max_session_storage_mb, "start a new run")
         model_dir = resolve_model(r.config.model, self.layout.models_dir)
         hyper = plan(r.config, r.dataset, model_dir)
         if r.config.search and not ("validation" in r.dataset or hyper.validation_rows):

@@ -8,7 +8,7 @@ import pytest
 from test_session_machine import Harness, outcome
 
 from cluster.session_record import State
-from train_jobs.errors import InvalidParameters, NotFound, WrongState
+from train_jobs.errors import InvalidParameters, NotFound, StorageFull, WrongState
 
 
 @pytest.fixture
@@ -188,3 +188,33 @@ def test_a_run_cut_off_by_a_restart_records_it(h):
     h.machine.recover_interrupted_jobs()
     run = h.machine.get_run(key, spec.run_id)
     assert run["status"] == "stopped" and "cut off by a restart" in run["events"][-1]["message"]
+
+
+# ---- the per-session storage quota ----------------------------------------------------------------------------
+
+
+def fill_run(h: Harness, run_id: str, kib: int) -> None:
+    folder = h.layout.run_dir(h.record.session_id, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "weights.bin").write_bytes(b"w" * kib * 1024)
+
+
+def test_a_session_over_its_quota_is_told_which_runs_to_delete(tmp_path):
+    h = Harness(tmp_path, max_session_storage_mb=0.1)  # 100 KiB
+    key, first = h.trained()
+    fill_run(h, first.run_id, 120)
+    before = h.record.model_copy(deep=True)
+    for call in (lambda: h.machine.begin_training(key), lambda: h.machine.begin_upload(key)):
+        with pytest.raises(StorageFull, match=r"of its 0.1 MB quota \(max_session_storage_mb\)") as e:
+            call()
+        assert f"{first.run_id} (0.1 MB)" in e.value.hint and "DELETE /runs/{key}/{run_id}" in e.value.hint
+    assert h.record == before  # refused: nothing changed
+    h.machine.delete_run(key, first.run_id)
+    h.machine.begin_training(key)  # room again
+
+
+def test_under_the_quota_runs_start(tmp_path):
+    h = Harness(tmp_path, max_session_storage_mb=1)
+    key, first = h.trained()
+    fill_run(h, first.run_id, 100)
+    h.machine.begin_training(key)
