@@ -20,13 +20,14 @@ from cachetools import TTLCache
 from cluster.health import ServerHealth
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
 from cluster.resources import check_deployment, check_resources
+from cluster.run_cases import RunHistoryCases
 from cluster.serving import app_handle, app_state, remove_apps, replica_answer, start_app
 from cluster.session_client import SessionClient
 from cluster.session_deploy import NO_DEPLOYMENT_HINT
 from cluster.session_record import DeployOptions
 from cluster.settings import Settings
 from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task, model_export_task
-from cluster.uploads import MiB, UploadStream, save_parts, staged_name
+from cluster.uploads import MiB, UploadStream, save_parts, staged_path
 from train_jobs.errors import NotFound, WrongState
 from train_jobs.files import remove_tree
 from train_jobs.inference.inputs import check_inputs
@@ -45,8 +46,7 @@ class TrainingService:
         # What the session actor said about a key in the last second, so /predict's hot path skips two actor round
         # trips per call. Every change made through this ingress clears them; the TTL bounds what a change made
         # elsewhere (another ingress replica) can leave stale. Wrong keys are never kept: they always reach the
-        # actor and count towards the client's limit.
-        # `clock` times them (a test's own clock ages them without waiting).
+        # actor and count towards the client's limit. `clock` times them (a test's clock ages them without waiting).
         self._authorized: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S, timer=clock)  # key -> True
         self._deployments: TTLCache = TTLCache(maxsize=64, ttl=RECENT_S, timer=clock)  # key -> (record, options)
         self._changes = 0  # counts _changing steps: an answer that raced one is used once, not kept
@@ -54,6 +54,7 @@ class TrainingService:
         # construction: the session actor's handle is then used from two threads, and calls were seen to stall.
         self.restore_pending = False
         self._health = ServerHealth(self.session, settings.root)
+        self.runs = RunHistoryCases(self.session)
 
     async def _launch(self, job_cls, spec, job_id: str) -> dict:
         """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
@@ -142,7 +143,7 @@ class TrainingService:
         staging = Path(target["staging"])
         await asyncio.to_thread(staging.mkdir, parents=True)  # file work off the event loop (see uploads.py)
         try:
-            dest = {f"{split}_file": partial(_staged, staging, split) for split in ("train", "test", "validation")}
+            dest = {f"{split}_file": partial(staged_path, staging, split) for split in ("train", "test", "validation")}
             saved = await save_parts(body, dest, self.settings.max_upload_bytes, "max_upload_mb",
                                      required=("train_file", "test_file"))
             files = {field.removesuffix("_file"): (str(path), name) for field, (path, name) in saved.items()}
@@ -159,9 +160,9 @@ class TrainingService:
         return await self._launch(PreprocessJob, spec, spec.job_id)
 
     # ---- training -----------------------------------------------------------------------
-    async def start_training(self, key: str, resume: bool = False) -> dict:
+    async def start_training(self, key: str, resume: bool = False, run_id: Optional[str] = None) -> dict:
         self._check_resources((await self.get_parameters())["config"])  # the cluster may have shrunk since
-        spec = await self._dropping_model(self.session.call(lambda s: s.begin_training.remote(key, resume)))
+        spec = await self._dropping_model(self.session.call(lambda s: s.begin_training.remote(key, resume, run_id)))
         return await self._launch(TrainingJob, spec, spec.run_id)
 
     async def stop_training(self, key: str) -> dict:
@@ -171,39 +172,41 @@ class TrainingService:
         return await self.session.call(lambda s: s.monitor.remote(key))
 
     # ---- artifacts ----------------------------------------------------------------------
-    async def model_archive(self, key: str, fmt: str = "torch") -> tuple[str, str]:
-        """(path, download name) of the model archive, built first if missing (a checkpoint recovered
-        after a restart has none); an ONNX format's archive holds the export, built and checked first."""
-        art = await self.session.call(lambda s: s.artifacts.remote(key))
+    async def model_archive(self, key: str, fmt: str = "torch", run_id: Optional[str] = None) -> tuple[str, str]:
+        """(path, download name) of the model archive (the session's model, or run `run_id`'s), built first if
+        missing (a checkpoint recovered after a restart has none); an ONNX format's archive holds the export, built
+        and checked first."""
+        art = await self.session.call(lambda s: s.artifacts.remote(key, run_id))
+        name = f"model-{run_id}" if run_id else f"model-{art['session_id'][:8]}"
         if fmt != "torch":
             paths = art["exports"][fmt]
             path = await model_export_task.remote(art["model_dir"], paths["dir"], fmt, art["dataset"], paths["archive"])
-            return path, f"model-{art['session_id'][:8]}-{fmt}.tar.gz"
+            return path, f"{name}-{fmt}.tar.gz"
         path = art["model_archive"]
         if not path or not Path(path).is_file():
             path = await build_model_archive_task.remote(art["model_dir"], art["model_archive_dest"])
-            await self.session.call(lambda s: s.set_artifact.remote(key, "model_archive", path))
-        return path, f"model-{art['session_id'][:8]}.tar.gz"
+            await self.session.call(lambda s: s.set_artifact.remote(key, "model_archive", path, run_id))
+        return path, f"{name}.tar.gz"
 
-    async def results_archive(self, key: str) -> tuple[str, str]:
-        art = await self.session.call(lambda s: s.artifacts.remote(key))
+    async def results_archive(self, key: str, run_id: Optional[str] = None) -> tuple[str, str]:
+        art = await self.session.call(lambda s: s.artifacts.remote(key, run_id))
         path = art["results_archive"]
         if not path or not Path(path).is_file():
             raise NotFound("no results for this run: it ended before the results were written")
-        return path, f"results-{art['session_id'][:8]}.tar.gz"
+        return path, f"results-{run_id}.tar.gz" if run_id else f"results-{art['session_id'][:8]}.tar.gz"
 
     # ---- model deployment -----------------------------------------------------------------
-    async def deploy(self, key: str, options: DeployOptions) -> dict:
+    async def deploy(self, key: str, options: DeployOptions, run_id: Optional[str] = None) -> dict:
         # What the cluster can never run is refused before the export and before the record changes: the deployment
         # in place stays (Serve would accept it and leave it deploying for good).
         check_deployment(options.use_gpu, options.num_cpus, options.min_replicas, ray.cluster_resources())
         source = None
         if options.runtime != "torch":  # the export first: a check that fails refuses the deployment
-            src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime))
+            src = await self.session.call(lambda s: s.deploy_source.remote(key, options.runtime, run_id))
             await model_export_task.remote(src["model_dir"], src["export_dir"], options.runtime, src["dataset"])
             source = src["model_dir"]
         info = await self._changing(
-            self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source)))
+            self.session.call(lambda s: s.begin_deploy.remote(key, options.model_dump(), source, run_id)))
         await asyncio.to_thread(start_app, info)
         return await self.deployment(key)
 
@@ -292,7 +295,3 @@ class TrainingService:
         if not dest.is_file():
             await build_catalogue_archive_task.remote(entry["path"], str(dest), tokenizer)
         return dest
-
-
-def _staged(staging: Path, split: str, filename: str) -> Path:
-    return staging / staged_name(split, filename)

@@ -19,7 +19,9 @@ from typing import Optional
 from pydantic import ValidationError
 
 from cluster.layout import Layout
-from cluster.session_record import BUSY, SessionRecord, State
+from cluster.quota import check_quota
+from cluster.run_history import current_run, find_run
+from cluster.session_record import BUSY, Artifacts, SessionRecord, State
 from cluster.settings import Settings
 from cluster.status import status_of
 from train_jobs.config import TrainingConfigParams
@@ -183,6 +185,7 @@ class SessionCore:
         """Where to stage an upload and which task to check it for: one call before the files are read."""
         r = self._session(key)
         self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
+        check_quota(r, self.layout, self.settings.max_session_storage_mb, "upload a dataset")
         return {"staging": str(self.layout.staging_dir(r.session_id)), "task_type": r.config.task_type}
 
     @write_first
@@ -216,27 +219,48 @@ class SessionCore:
         r = self._session(key)
         return {**self.status(), "history": r.training.history, "metrics": r.training.final_metrics}
 
-    def artifacts(self, key: str) -> dict:
+    def artifacts(self, key: str, run_id: Optional[str] = None) -> dict:
         """What a download needs: the model and results paths, where a missing model archive goes, and each export's
-        folder and archive with the dataset its check reads."""
+        folder and archive with the dataset its check reads. Of the session's model, or of run `run_id`."""
         r = self._session(key)
-        if r.state in BUSY:
-            raise WrongState(f"cannot download while the session is {r.state.value}", state=r.state.value,
-                             hint="wait for it to finish or call /training/stop")
-        if r.artifacts.model_dir is None:
-            raise NotFound("no trained model yet", state=r.state.value,
-                           hint="train with /training/start and wait for state 'trained' or 'stopped'")
-        sid, run = r.session_id, r.training.id
+        if run_id is None:
+            if r.state in BUSY:
+                raise WrongState(f"cannot download while the session is {r.state.value}", state=r.state.value,
+                                 hint="wait for it to finish or call /training/stop")
+            if r.artifacts.model_dir is None:
+                raise NotFound("no trained model yet", state=r.state.value,
+                               hint="train with /training/start and wait for state 'trained' or 'stopped'")
+            run, art = r.training.id, r.artifacts
+        else:
+            run, art = run_id, self._run_artifacts(r, run_id)
+        sid = r.session_id
         exports = {fmt: {"dir": str(self.layout.model_export(sid, run, fmt)),
                          "archive": str(self.layout.model_archive(sid, run, fmt))} for fmt in EXPORT_FORMATS}
-        return {"session_id": sid, **r.artifacts.model_dump(),
+        return {"session_id": sid, "run_id": run, **art.model_dump(),
                 "model_archive_dest": str(self.layout.model_archive(sid, run)),
                 "exports": exports, "dataset": r.dataset}  # an export is checked on the dataset's rows
 
+    def _run_artifacts(self, r: SessionRecord, run_id: str) -> Artifacts:
+        """A finished run's model and results, kept when later runs came."""
+        run = find_run(r, run_id)
+        if run.run_id == r.training.id and r.training.status == "running":
+            raise WrongState(f"run {run_id} is still running", state=r.state.value,
+                             hint="wait for it to finish or call /training/stop")
+        if run.artifacts.model_dir is None:
+            raise NotFound(f"run {run_id} left no model (it {run.status} before its first checkpoint)",
+                           state=r.state.value, hint="GET /runs/{key} lists the runs with their state")
+        return run.artifacts
+
     @write_first
-    def set_artifact(self, key: str, field: str, path: str) -> None:
+    def set_artifact(self, key: str, field: str, path: str, run_id: Optional[str] = None) -> None:
+        """Record a file built after the run (a model archive) on the run, and on the session's model if that is
+        the run's."""
         r = self._session(key)
-        setattr(r.artifacts, field, path)
+        run = find_run(r, run_id) if run_id else current_run(r)
+        if run is not None:
+            setattr(run.artifacts, field, path)
+        if run is None or (run.run_id == r.training.id and r.artifacts.model_dir == run.artifacts.model_dir):
+            setattr(r.artifacts, field, path)
         self._save()
 
 

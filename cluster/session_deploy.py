@@ -19,36 +19,37 @@ def app_name(session_id: str) -> str:
 
 
 class SessionDeploy(SessionRuns):
-    def _deployable(self, key: str) -> SessionRecord:
+    def _deployable(self, key: str, run_id: Optional[str] = None) -> tuple[SessionRecord, str, str]:
+        """The session, the model directory to serve and its run: the session's model, or run `run_id`'s."""
         r = self._session(key)
+        if run_id is not None:
+            return r, self._run_artifacts(r, run_id).model_dir, run_id
         if r.state not in DEPLOYABLE or not r.artifacts.model_dir:
             hint = ("train with /training/start and wait for state 'trained'" if r.state != State.training
                     else "wait for training to finish, or stop it with /training/stop")
             raise WrongState(f"no trained model to deploy while the session is {r.state.value}", state=r.state.value,
                              hint=hint)
-        return r
+        return r, r.artifacts.model_dir, r.training.id
 
-    def deploy_source(self, key: str, runtime: str) -> dict:
+    def deploy_source(self, key: str, runtime: str, run_id: Optional[str] = None) -> dict:
         """What serving the model with an ONNX `runtime` needs first: its export, built from the model's
         directory, checked on the dataset's rows, at the run's export path."""
-        r = self._deployable(key)
-        return {"model_dir": r.artifacts.model_dir, "dataset": r.dataset,
-                "export_dir": str(self.layout.model_export(r.session_id, r.training.id, runtime))}
+        r, model_dir, run = self._deployable(key, run_id)
+        return {"model_dir": model_dir, "dataset": r.dataset,
+                "export_dir": str(self.layout.model_export(r.session_id, run, runtime))}
 
     @write_first
-    def begin_deploy(self, key: str, options: dict, source: Optional[str] = None) -> dict:
-        """Record the deployment of the session's model (trained, or stopped with a checkpoint). With an ONNX
-        runtime, `source` is the model directory its export was built from (deploy_source)."""
-        r = self._deployable(key)
+    def begin_deploy(self, key: str, options: dict, source: Optional[str] = None, run_id: Optional[str] = None) -> dict:
+        """Record the deployment of the session's model (trained, or stopped with a checkpoint), or of run
+        `run_id`'s. With an ONNX runtime, `source` is the model directory its export was built from (deploy_source)."""
+        r, served, run = self._deployable(key, run_id)
         opts = DeployOptions(**options)
-        served = r.artifacts.model_dir
         if opts.runtime != "torch":
             if source != served:  # a new run ended while the export was built: it is of the old model
                 raise WrongState("the trained model changed while its export was built", state=r.state.value,
                                  hint="deploy again: POST /deploy/{key}")
-            served = str(self.layout.model_export(r.session_id, r.training.id, opts.runtime))
-        r.deployment = DeploymentInfo(app=app_name(r.session_id), model_dir=served, run_id=r.training.id,
-                                      options=opts)
+            served = str(self.layout.model_export(r.session_id, run, opts.runtime))
+        r.deployment = DeploymentInfo(app=app_name(r.session_id), model_dir=served, run_id=run, options=opts)
         r.message = "model deployment starting; follow it with GET /deploy/{key}, then call /predict/{key}"
         self._save()
         return r.deployment.model_dump()

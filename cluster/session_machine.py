@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from cluster.run_history import add_event, sync_run
 from cluster.session_core import write_first
 from cluster.session_deploy import SessionDeploy
 from cluster.session_record import TRAINABLE, State
@@ -178,6 +179,8 @@ class SessionMachine(SessionDeploy):
         r.message = "training was cut off by a restart; " + (
             "the last checkpoint is available for download; POST /training/start/{key}?resume=true goes on"
             if ckpt else "no checkpoint had been saved; call /training/start to train again")
+        add_event(r, "state", r.message, {"status": t.status})
+        sync_run(r)
         self._save()
         return []
 

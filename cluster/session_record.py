@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -73,6 +73,36 @@ class Artifacts(BaseModel):
     results_archive: Optional[str] = None
 
 
+class RunEvent(BaseModel):
+    """Something that happened to a run, with its time: what hosted fine-tuning services call job events."""
+
+    at: float = Field(default_factory=time.time)
+    kind: Literal["state", "evaluation", "restart", "error"]
+    message: str
+    data: Optional[dict[str, Any]] = None
+
+
+class RunRecord(BaseModel):
+    """One training run of the session, kept when the next one starts: GET /runs/{key}/{run_id}.
+
+    While the run is the session's current one, its live fields (history, metrics) are read from `training`."""
+
+    run_id: str
+    status: str = "running"  # running | done | failed | stopped
+    started_at: float = Field(default_factory=time.time)
+    finished_at: Optional[float] = None
+    config: TrainingConfigParams
+    hyperparameters: Optional[dict[str, Any]] = None
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    final_metrics: Optional[dict[str, Any]] = None
+    trials: list[dict[str, Any]] = Field(default_factory=list)
+    tracking: Optional[dict[str, Any]] = None
+    restarts: int = 0
+    error: Optional[str] = None
+    artifacts: Artifacts = Field(default_factory=Artifacts)
+    events: list[RunEvent] = Field(default_factory=list)
+
+
 class DeployOptions(BaseModel):
     """How the model deployment runs (the body of POST /deploy/{key}; every field optional)."""
 
@@ -128,6 +158,7 @@ class SessionRecord(BaseModel):
     error: Optional[dict[str, Any]] = None
     deployment: Optional[DeploymentInfo] = None  # the trained model served by Ray Serve (POST /deploy)
     runs: int = 0  # counter for job names
+    run_history: list[RunRecord] = Field(default_factory=list)  # every training run, oldest first
 
     @property
     def model_ready(self) -> bool:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from cluster.quota import check_quota
+from cluster.run_history import add_event, find_run, open_run, run_detail, run_summary, sync_run
 from cluster.session_core import SessionCore, write_first
-from cluster.session_record import TRAINABLE, SessionRecord, State
+from cluster.session_record import TRAINABLE, Artifacts, SessionRecord, State
 from train_jobs.errors import InvalidParameters, WrongState
+from train_jobs.files import remove_tree
 from train_jobs.models.lookup import resolve_model
 from train_jobs.specs import TrainingSpec
 from train_jobs.training.hyperparams import plan
@@ -25,15 +28,24 @@ class SessionRuns(SessionCore):
 
     # ---- training -----------------------------------------------------------------------
     @write_first
-    def begin_training(self, key: str, resume: bool = False) -> TrainingSpec:
-        """A new run on the preprocessed data; with `resume`, the stopped run going on from its checkpoint."""
+    def begin_training(self, key: str, resume: bool = False, run_id: Optional[str] = None) -> TrainingSpec:
+        """A new run on the preprocessed data; with `resume`, the stopped run (`run_id`: the latest) going on from
+        its checkpoint."""
         r = self._session(key)
+        if run_id is not None:
+            find_run(r, run_id)  # 404 for an id this session never had
+            if not resume:
+                raise InvalidParameters("run_id names the run to resume: give it with resume=true", field="run_id")
+            if run_id != r.training.id:
+                raise WrongState(f"only the session's latest run ({r.training.id}) can be resumed, not {run_id}",
+                                 state=r.state.value, hint="train anew with /training/start")
         self._require(r, TRAINABLE, "start training",
                       "call /preprocess first" if r.state == State.setup else "wait for the running job to finish")
         if not r.preprocess.cache:
             raise WrongState("no preprocessed data", state=r.state.value, hint="call /preprocess first")
         if resume:
             return self._resume(r)
+        check_quota(r, self.layout, self.settings.max_session_storage_mb, "start a new run")
         model_dir = resolve_model(r.config.model, self.layout.models_dir)
         hyper = plan(r.config, r.dataset, model_dir)
         if r.config.search and not ("validation" in r.dataset or hyper.validation_rows):
@@ -61,6 +73,7 @@ class SessionRuns(SessionCore):
         r.deployment = None  # a new run replaces the model: the service takes the old deployment down
         r.error = None
         r.message = STARTED
+        open_run(r)
         self._save()
         return spec
 
@@ -77,6 +90,8 @@ class SessionRuns(SessionCore):
         t.message = "resuming from the latest checkpoint"
         r.error = None
         r.message = f"training {why} from its latest checkpoint; follow it with /monitor/{{key}}"
+        add_event(r, "restart", f"training {why} from its latest checkpoint", {"restarts": t.restarts})
+        sync_run(r)
         self._save()
         return TrainingSpec(**t.spec)
 
@@ -95,6 +110,7 @@ class SessionRuns(SessionCore):
         if evaluation is not None:  # a run resumed from a checkpoint redoes evaluations past it: replace them
             t.history = [e for e in t.history if e.get("trial") != evaluation.get("trial")
                          or e.get("step", -1) < evaluation.get("step", 0)] + [evaluation]
+            add_event(r, "evaluation", f"evaluation at step {evaluation.get('step')}", evaluation)
         if evaluation is not None or now - self._last_progress_save > PROGRESS_SAVE_INTERVAL_S:
             self._last_progress_save = now
             self._save(wait=False)
@@ -138,6 +154,10 @@ class SessionRuns(SessionCore):
         else:
             r.state, t.status, t.progress = State.trained, "done", 1.0
             r.message = "training finished; download the model with /download_model/{key}"
+        if t.error:
+            add_event(r, "error", t.error)
+        add_event(r, "state", r.message, {"status": t.status})
+        sync_run(r)
         self._save()
 
     @write_first
@@ -146,6 +166,7 @@ class SessionRuns(SessionCore):
         self._require(r, [State.training], "stop training", "there is no training run to stop")
         t = r.training
         t.stop_requested = True
+        add_event(r, "state", "stop requested")
         if not t.live:
             # Workers still starting: nothing trained yet, so end the run's actor (and its workers) now.
             self._stop_job(t.actor)
@@ -156,3 +177,32 @@ class SessionRuns(SessionCore):
         self._save()
         return self.status()
 
+
+    # ---- run history ----------------------------------------------------------------------
+    def list_runs(self, key: str) -> dict:
+        r = self._session(key)
+        return {"runs": [run_summary(r, run) for run in reversed(r.run_history)]}
+
+    def get_run(self, key: str, run_id: str) -> dict:
+        r = self._session(key)
+        return run_detail(r, find_run(r, run_id))
+
+    @write_first
+    def delete_run(self, key: str, run_id: str) -> dict:
+        """Forget a run and free its files (checkpoints, model, exports, results); not while it runs or serves."""
+        r = self._session(key)
+        run = find_run(r, run_id)
+        if run_id == r.training.id and r.state == State.training:
+            raise WrongState(f"run {run_id} is running", state=r.state.value, hint="stop it with /training/stop first")
+        if r.deployment and r.deployment.run_id == run_id:
+            raise WrongState(f"run {run_id}'s model is deployed", state=r.state.value,
+                             hint="take it down with DELETE /deploy/{key} first")
+        r.run_history.remove(run)
+        if run_id == r.training.id:  # the session's model goes with it
+            r.artifacts, r.training.resumable = Artifacts(), False
+            if r.state in (State.trained, State.stopped, State.failed):
+                r.state = State.preprocessed if r.preprocess.cache else State.setup
+        r.message = f"run {run_id} deleted with its files"
+        self._save()
+        remove_tree(self.layout.run_dir(r.session_id, run_id))
+        return {**self.status(), "deleted": run_id}

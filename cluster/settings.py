@@ -56,6 +56,9 @@ class Settings(BaseModel):
     # Serving beyond loopback without api_token is refused (serve_app/bind.py) unless this says it is meant.
     allow_unauthenticated_remote: bool = Field(
         default_factory=lambda: os.environ.get("TM_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"))
+    # A session's files (uploads, runs, exports) may take this much; past it a new run or upload is refused (507)
+    # naming the runs to delete. None: no quota, only the disk's space.
+    max_session_storage_mb: Optional[float] = Field(default=None, gt=0)
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
     # The server's own log records (request log, job failures) at this level and above, in every process.

@@ -194,3 +194,8 @@ def staged_name(stem: str, filename: Optional[str]) -> str:
     plain one (the format is read from the client's name separately)."""
     suffix = Path(filename or "").suffix.lower()
     return stem + (suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ".upload")
+
+
+def staged_path(staging: Path, split: str, filename: Optional[str]) -> Path:
+    """Where a split's uploaded file is staged."""
+    return staging / staged_name(split, filename)

@@ -12,7 +12,7 @@ from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
 from serve_app.errors import HANDLED, session_error_handler, validation_error_handler
 from serve_app.request_log import RequestLog
-from serve_app.routes import artifacts, dataset, models, serving, session, training
+from serve_app.routes import artifacts, dataset, models, runs, serving, session, training
 
 
 class RefuseOversizedUploads:
@@ -42,7 +42,7 @@ def create_app() -> FastAPI:
         version="0.1.0",
     )
     api.include_router(session.health)
-    for module in (session, dataset, training, artifacts, models, serving):
+    for module in (session, dataset, training, artifacts, runs, models, serving):
         api.include_router(module.router)
     for kind in HANDLED:
         api.add_exception_handler(kind, session_error_handler)

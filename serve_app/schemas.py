@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model, model_validator
 
-from cluster.session_record import DeploymentInfo, ImportInfo, PreprocessInfo, State, TrainingInfo
+from cluster.session_record import DeploymentInfo, ImportInfo, PreprocessInfo, RunRecord, State, TrainingInfo
 from train_jobs.config import TrainingConfigParams
 
 
@@ -121,6 +121,37 @@ class Catalogue(ServerStatus):
 
 class ImportedModel(ServerStatus):
     model: dict[str, Any]
+
+
+class SelectedMetric(_Open):
+    metric: str
+    value: Optional[float] = None
+    split: str = Field(description="validation (the best evaluation's), or test when the run had no validation data")
+
+
+class RunSummary(_Open):
+    run_id: str
+    state: str = Field(description="running | done | failed | stopped")
+    started_at: float
+    finished_at: Optional[float] = None
+    selected: Optional[SelectedMetric] = Field(None, description="the metric that picks the model, and its best value")
+    deployed: bool = False
+
+
+class RunList(_Open):
+    runs: list[RunSummary] = Field(description="newest first")
+
+
+class RunDetail(RunRecord, _Open):
+    """A run with its config, resolved hyper-parameters, evaluations, test metrics, artifacts and events."""
+
+    selected: Optional[SelectedMetric] = None
+    live: Optional[dict[str, Any]] = Field(None, description="while it is the session's current run: its last "
+                                                             "progress report")
+
+
+class RunDeleted(ServerStatus):
+    deleted: str
 
 
 class DeploymentStatus(DeploymentInfo, _Open):

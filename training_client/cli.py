@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import tarfile
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -74,12 +75,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     down.add_argument("--format", choices=["torch", "onnx", "onnx-int8"], default="torch",
                       help="torch (Hugging Face directory), onnx (fp32) or onnx-int8 for onnxruntime (default torch)")
     down.add_argument("--out", help="file to write (default model.tar.gz, or model-FORMAT.tar.gz)")
+    down.add_argument("--run", help="a run id from `runs` (default: the session's latest run)")
+    runs = sub.add_parser("runs", help="list the session's training runs, newest first; with a run id, show that run")
+    runs.add_argument("run_id", nargs="?", help="show this run: config, metrics, artifacts and events (JSON)")
+    runs.add_argument("--key", required=True)
     dep = sub.add_parser("deploy", help="serve the session's trained model (Ray Serve) and wait until ready")
     dep.add_argument("--key", required=True)
     dep.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                      help="deployment options, e.g. --set max_batch_size=32 --set max_replicas=2")
     dep.add_argument("--runtime", choices=["torch", "onnx", "onnx-int8"],
                      help="serve the trained model (torch, the default) or its ONNX export on onnxruntime")
+    dep.add_argument("--run", help="a run id from `runs` (default: the session's latest run)")
     pred = sub.add_parser("predict", help="predict with the deployed model; prints a table")
     pred.add_argument("texts", nargs="*", help="texts to classify (pair tasks: A<TAB>B; token tasks: words)")
     pred.add_argument("--file", help="one input per line")
@@ -125,13 +131,26 @@ def predict_table(client: TrainingModuleClient, lines: list[str]) -> list[dict]:
     return out["predictions"]
 
 
-def deploy(client: TrainingModuleClient, options: dict) -> dict:
-    client.deploy(**options)
+def deploy(client: TrainingModuleClient, options: dict, run_id: str | None = None) -> dict:
+    client.deploy(run_id, **options)
     status = client.wait_deployed()["deployment"]
     if status["state"] != "ready":
         raise RuntimeError(f"the deployment is {status['state']}: {status.get('message')}")
     print(f"model deployed: Serve app {status['app']}, replicas {status['replicas']}")
     return status
+
+
+def runs_table(runs: list[dict]) -> str:
+    """One line a run: id, state, when it started and ended, the selected metric's best value."""
+    def when(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+    def selected(s):
+        return f"{s['metric']} {s['value']:.4f} ({s['split']})" if s and s.get("value") is not None else "-"
+    lines = [f"{'run':<28} {'state':<8} {'started':<19} {'ended':<19} selected"]
+    lines += [f"{r['run_id']:<28} {r['state']:<8} {when(r['started_at']):<19} {when(r['finished_at']):<19} "
+              f"{selected(r['selected'])}{'  (deployed)' if r.get('deployed') else ''}" for r in runs]
+    return "\n".join(lines)
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -199,7 +218,7 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
 def _serving_command(client: TrainingModuleClient, args: argparse.Namespace) -> int:
     client.key = args.key
     if args.command == "deploy":
-        deploy(client, {**_fields(args.set), **({"runtime": args.runtime} if args.runtime else {})})
+        deploy(client, {**_fields(args.set), **({"runtime": args.runtime} if args.runtime else {})}, args.run)
     elif args.command == "undeploy":
         print(client.undeploy()["message"])
     else:
@@ -235,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "download":
                 client.key = args.key
                 default = "model.tar.gz" if args.format == "torch" else f"model-{args.format}.tar.gz"
-                print(client.download_model(args.out or default, args.format))
+                print(client.download_model(args.out or default, args.format, run_id=args.run))
+            elif args.command == "runs":
+                client.key = args.key
+                print(json.dumps(client.run(args.run_id), indent=2) if args.run_id else runs_table(client.runs()))
             elif args.command in ("deploy", "predict", "undeploy"):
                 return _serving_command(client, args)
             elif args.command == "wait":

@@ -93,10 +93,23 @@ class TrainingModuleClient:
     def preprocess_status(self) -> dict:
         return self._request("GET", "/preprocess_status")
 
-    def start_training(self, resume: bool = False) -> dict:
-        """A new run; with `resume`, the stopped run goes on from its latest checkpoint."""
-        params = {"resume": "true"} if resume else None
+    def start_training(self, resume: bool = False, run_id: Optional[str] = None) -> dict:
+        """A new run; with `resume`, the stopped run (the latest; `run_id` names it) goes on from its latest
+        checkpoint."""
+        params = {"resume": "true", **({"run_id": run_id} if run_id else {})} if resume else None
         return self._request("POST", f"/training/start/{self._key()}", params=params)
+
+    # ---- run history --------------------------------------------------------------
+    def runs(self) -> list[dict]:
+        """The session's training runs, newest first (id, state, start, end, the selected metric)."""
+        return self._request("GET", f"/runs/{self._key()}")["runs"]
+
+    def run(self, run_id: str) -> dict:
+        """One run: config, hyper-parameters, evaluations, test metrics, artifacts and events."""
+        return self._request("GET", f"/runs/{self._key()}/{run_id}")
+
+    def delete_run(self, run_id: str) -> dict:
+        return self._request("DELETE", f"/runs/{self._key()}/{run_id}")
 
     def stop_training(self, force_restart: bool = False) -> dict:
         status = self._request("POST", f"/training/stop/{self._key()}",
@@ -142,12 +155,13 @@ class TrainingModuleClient:
         return self._download(f"/get_imported_model/{self._key()}?{query}", dest)
 
     # ---- serving the trained model ------------------------------------------------
-    def deploy(self, **options: Any) -> dict:
-        """Serve the trained model (options: max_batch_size, batch_wait_timeout_s, min_replicas, max_replicas,
-        num_cpus, use_gpu, max_inputs_per_call, max_text_chars, runtime: torch | onnx | onnx-int8). An ONNX
-        runtime builds the export first: the call can take minutes for a large model."""
+    def deploy(self, run_id: Optional[str] = None, **options: Any) -> dict:
+        """Serve the trained model, or run `run_id`'s (options: max_batch_size, batch_wait_timeout_s, min_replicas,
+        max_replicas, num_cpus, use_gpu, max_inputs_per_call, max_text_chars, runtime: torch | onnx | onnx-int8).
+        An ONNX runtime builds the export first: the call can take minutes for a large model."""
         slow = {"timeout": self._waiting(900)} if options.get("runtime", "torch") != "torch" else {}
-        return self._request("POST", f"/deploy/{self._key()}", json=options or None, **slow)
+        return self._request("POST", f"/deploy/{self._key()}", json=options or None, **slow,
+                             **({"params": {"run_id": run_id}} if run_id else {}))
 
     def deployment(self) -> dict:
         return self._request("GET", f"/deploy/{self._key()}")
@@ -213,19 +227,21 @@ class TrainingModuleClient:
                     f.write(chunk)
         return dest
 
-    def download_model(self, dest: str | Path, format: str = "torch", timeout_s: float = 900) -> Path:
-        """Save the model archive: a tar.gz of the Hugging Face model directory (format torch), or of its ONNX
-        export for onnxruntime (onnx, onnx-int8), which the server builds and checks on the first request:
-        `timeout_s` leaves it the time."""
+    def download_model(self, dest: str | Path, format: str = "torch", timeout_s: float = 900,
+                       run_id: Optional[str] = None) -> Path:
+        """Save the model archive (the session's model, or run `run_id`'s): a tar.gz of the Hugging Face model
+        directory (format torch), or of its ONNX export for onnxruntime (onnx, onnx-int8), which the server builds
+        and checks on the first request: `timeout_s` leaves it the time."""
         path = f"/download_model/{self._key()}"
+        params = {"run_id": run_id} if run_id else {}
         if format == "torch":
-            return self._download(path, dest)
-        return self._download(path, dest, params={"format": format}, timeout=self._waiting(timeout_s))
+            return self._download(path, dest, params=params)
+        return self._download(path, dest, params={**params, "format": format}, timeout=self._waiting(timeout_s))
 
     def _waiting(self, read_s: float) -> httpx.Timeout:
         """The client's timeouts, but `read_s` for an answer the server first builds (an export)."""
         return httpx.Timeout(self.http.timeout.connect, read=read_s, write=self.http.timeout.write,
                              pool=self.http.timeout.pool)
 
-    def download_results(self, dest: str | Path) -> Path:
-        return self._download(f"/download_results/{self._key()}", dest)
+    def download_results(self, dest: str | Path, run_id: Optional[str] = None) -> Path:
+        return self._download(f"/download_results/{self._key()}", dest, params={"run_id": run_id} if run_id else {})

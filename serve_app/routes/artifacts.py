@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from serve_app.dependencies import Service
+from serve_app.routes.runs import RunOf
 from serve_app.schemas import GUARDED, ModelFormat, ServerStatus, errors
 from serve_app.security import ApiToken, SessionKey
 
@@ -24,16 +25,17 @@ async def model_ready(key: SessionKey, service: Service) -> dict:
 
 @router.get("/download_model/{key}", response_class=FileResponse,
             responses={**GZIP, **errors(403, 404, 409, 422, 507)})
-async def download_model(key: SessionKey, service: Service, fmt: Format = ModelFormat.torch) -> FileResponse:
+async def download_model(key: SessionKey, service: Service, fmt: Format = ModelFormat.torch,
+                         run_id: RunOf = None) -> FileResponse:
     """A tar.gz of a Hugging Face model directory that `from_pretrained` loads as is; with `format=onnx` or
     `onnx-int8`, of its ONNX export for onnxruntime (model.onnx, tokenizer, configs, export_check.json), built
     on the first request and checked against the trained model (409 naming the figure when it misses its bar)."""
-    path, filename = await service.model_archive(key, fmt.value)
+    path, filename = await service.model_archive(key, fmt.value, run_id)
     return FileResponse(path, media_type="application/gzip", filename=filename)
 
 
 @router.get("/download_results/{key}", response_class=FileResponse, responses={**GZIP, **errors(403, 404, 409)})
-async def download_results(key: SessionKey, service: Service) -> FileResponse:
+async def download_results(key: SessionKey, service: Service, run_id: RunOf = None) -> FileResponse:
     """A tar.gz with the evaluation history, final metrics, per-class report and test predictions."""
-    path, filename = await service.results_archive(key)
+    path, filename = await service.results_archive(key, run_id)
     return FileResponse(path, media_type="application/gzip", filename=filename)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 
 from cluster.session_record import DeployOptions
 from serve_app.dependencies import Service
+from serve_app.routes.runs import RunOf
 from serve_app.schemas import GUARDED, Deployment, Predictions, PredictRequest, errors
 from serve_app.security import ApiToken, SessionKey
 
@@ -16,10 +17,11 @@ Options = Annotated[Optional[DeployOptions], Body(description="batching, autosca
 
 
 @router.post("/deploy/{key}", response_model=Deployment, response_model_exclude_unset=True,
-             responses=errors(403, 409, 422, 507))
-async def deploy(key: SessionKey, service: Service, options: Options = None) -> dict:
-    """Serve the session's trained (or stopped-with-checkpoint) model; it replaces a deployment already there."""
-    return await service.deploy(key, options or DeployOptions())
+             responses=errors(403, 404, 409, 422, 507))
+async def deploy(key: SessionKey, service: Service, options: Options = None, run_id: RunOf = None) -> dict:
+    """Serve the session's trained (or stopped-with-checkpoint) model, or run `run_id`'s; it replaces a deployment
+    already there."""
+    return await service.deploy(key, options or DeployOptions(), run_id)
 
 
 @router.get("/deploy/{key}", response_model=Deployment, response_model_exclude_unset=True,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serve_app.dependencies import Service
+from serve_app.routes.runs import RunOf
 from serve_app.routes.session import ForceRestart
 from serve_app.schemas import GUARDED, Monitor, ServerStatus, StartedSession, errors
 from serve_app.security import ApiToken, SessionKey
@@ -16,11 +17,11 @@ Resume = Annotated[bool, Query(description="Continue the stopped run from its la
 
 
 @router.post("/training/start/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
-             responses=errors(403, 409, 422, 507))
-async def training_start(key: SessionKey, service: Service, resume: Resume = False) -> dict:
+             responses=errors(403, 404, 409, 422, 507))
+async def training_start(key: SessionKey, service: Service, resume: Resume = False, run_id: RunOf = None) -> dict:
     """Start a Ray Train run in the background; follow it with /monitor/{key}. With `resume=true`, a stopped
     run goes on from its latest checkpoint (pause and resume)."""
-    return await service.start_training(key, resume)
+    return await service.start_training(key, resume, run_id)
 
 
 @router.post("/training/stop/{key}", response_model=ServerStatus | StartedSession,
