@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from functools import lru_cache
-from typing import Optional
 
 from starlette.types import Scope
 
@@ -74,10 +73,12 @@ class ClientAddress:
         return named or "unknown"
 
 
+def client_address(trusted_proxies: tuple[str, ...]) -> ClientAddress:
+    """The reader for these settings. uvicorn reads FORWARDED_ALLOW_IPS in the proxy's process; the replica's is
+    the same Ray worker environment."""
+    return _reader(trusted_proxies, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
+
+
 @lru_cache(maxsize=8)
-def client_address(trusted_proxies: tuple[str, ...], serve_proxy_trusts: Optional[str] = None) -> ClientAddress:
-    """The reader for these settings (made once: uvicorn's rule caches its answers)."""
-    # uvicorn reads FORWARDED_ALLOW_IPS in the proxy's process; the replica's is the same Ray worker environment.
-    trusts = serve_proxy_trusts if serve_proxy_trusts is not None else os.environ.get("FORWARDED_ALLOW_IPS",
-                                                                                       "127.0.0.1,::1")
-    return ClientAddress(trusted_proxies, trusts)
+def _reader(trusted_proxies: tuple[str, ...], serve_proxy_trusts: str) -> ClientAddress:
+    return ClientAddress(trusted_proxies, serve_proxy_trusts)  # made once: uvicorn's rule caches its answers

@@ -42,3 +42,19 @@ def test_wrong_tokens_past_the_limit_are_429_and_the_right_token_still_passes(cl
              for _ in range(8)]
     assert codes == [401] * 5 + [429] * 3
     assert client.get("/status", headers=RIGHT).status_code == 200
+
+
+def test_a_new_x_forwarded_for_with_each_guess_is_braked_all_the_same(tmp_path, monkeypatch):
+    """The app behind uvicorn's proxy-header middleware, as Serve's proxy runs it (trusting the test client's
+    address, as it trusts loopback): the header names a new client with each guess, the count stays one."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    service = Monitored(tmp_path)
+    service.settings = Settings(storage_root=str(tmp_path), api_token=TOKEN)
+    monkeypatch.setattr(dependencies, "_service", service)
+    monkeypatch.setattr(security, "limiter", security.FailureLimiter())
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "testclient")  # TestClient's address
+    client = TestClient(ProxyHeadersMiddleware(create_app(), trusted_hosts="testclient"))
+    codes = [client.get("/monitor/not-the-key", headers={**RIGHT, "X-Forwarded-For": f"198.51.100.{i}"}).status_code
+             for i in range(8)]
+    assert codes == [403] * 5 + [429] * 3
