@@ -6,6 +6,7 @@ no worker on another node depends on its own environment variables.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -59,6 +60,13 @@ class Settings(BaseModel):
     # A session's files (uploads, runs, exports) may take this much; past it a new run or upload is refused (507)
     # naming the runs to delete. None: no quota, only the disk's space.
     max_session_storage_mb: Optional[float] = Field(default=None, gt=0)
+    # With a token, /openapi.json, /docs and /redoc need it too, unless this opens them (the schema then shows
+    # every route to anyone who reaches the port; a browser cannot send the token to /docs).
+    open_api_docs: bool = False
+    # Proxies (IP addresses or networks, comma-separated as a `serve run` arg) whose X-Forwarded-For the brake on
+    # wrong keys and tokens believes; from anyone else the header is ignored and the connection's own address
+    # counts, as uvicorn's forwarded_allow_ips does. Empty: no one's.
+    trusted_proxies: list[str] = []
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
     # The server's own log records (request log, job failures) at this level and above, in every process.
@@ -70,11 +78,22 @@ class Settings(BaseModel):
     def _absolute(cls, value: str) -> str:
         return str(Path(value).expanduser().resolve())
 
-    @field_validator("import_roots", mode="before")
+    @field_validator("import_roots", "trusted_proxies", mode="before")
     @classmethod
-    def _split_roots(cls, value):
+    def _split_list(cls, value):
         # `serve run serve_app:app import_roots=/a,/b` passes one string.
-        return [v for v in value.split(",") if v] if isinstance(value, str) else value
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {proxy!r} is not an IP address or network "
+                                 "(give addresses like 10.0.0.2 or networks like 10.0.0.0/24)") from None
+        return value
 
     @classmethod
     def from_args(cls, args: Optional[dict[str, Any]] = None) -> Settings:

@@ -6,13 +6,14 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
-from serve_app.errors import HANDLED, session_error_handler, validation_error_handler
+from serve_app.errors import HANDLED, http_error_handler, session_error_handler, validation_error_handler
 from serve_app.request_log import RequestLog
-from serve_app.routes import artifacts, dataset, models, runs, serving, session, training
+from serve_app.routes import artifacts, dataset, docs, models, runs, serving, session, training
 
 
 class RefuseOversizedUploads:
@@ -40,13 +41,15 @@ def create_app() -> FastAPI:
         title="Training module",
         description="Fine-tune transformer text models on your labelled data over REST, on Ray.",
         version="0.1.0",
+        openapi_url=None, docs_url=None, redoc_url=None,  # routes/docs.py serves them, behind the API token
     )
     api.include_router(session.health)
-    for module in (session, dataset, training, artifacts, runs, models, serving):
+    for module in (session, dataset, training, artifacts, runs, models, serving, docs):
         api.include_router(module.router)
     for kind in HANDLED:
         api.add_exception_handler(kind, session_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
+    api.add_exception_handler(HTTPException, http_error_handler)
     api.add_middleware(RefuseOversizedUploads)
     api.add_middleware(RequestLog)  # added last, so it runs first and times (and logs) a refusal too
     return api

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import ray
 from ray import serve
 from ray.serve import Application
 
@@ -12,6 +13,7 @@ from serve_app.api import create_app
 from serve_app.bind import check_bind, serve_host
 from serve_app.dependencies import configure
 from train_jobs.logs import configure_logging
+from training_client.ray_token import create_private_token
 
 
 # 0 CPUs: the replica only validates and dispatches, leaving every CPU to Ray Data and Ray Train; on the head node,
@@ -33,4 +35,6 @@ def app(args: Optional[dict[str, Any]] = None) -> Application:
     Refuses a host beyond loopback without an API token here already, so `serve run` stops before Ray starts."""
     settings = Settings.from_args(args)
     check_bind(serve_host(), settings)
+    if not ray.is_initialized():  # `serve run serve_app:app` starts Ray after this: its token file, private
+        create_private_token()
     return TrainingModule.bind(settings.model_dump())

@@ -9,6 +9,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray.exceptions import RayTaskError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from serve_app.dependencies import get_settings
 from train_jobs.errors import InvalidParameters, SessionError, storage_full
@@ -47,3 +49,40 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     """FastAPI's 422 with the `message` every error body has, so one error model fits every status."""
     errors = jsonable_encoder(exc.errors())
     return JSONResponse(status_code=422, content={"detail": errors, "message": readable(errors)})
+
+
+# FastAPI's answer to a body it could not read as JSON for reasons other than a JSONDecodeError (bytes that are
+# not UTF-8, nesting past the recursion limit): a 400 the routes do not declare.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
+async def http_error_handler(request: Request, exc: HTTPException) -> JSONResponse:
+    """Starlette's and FastAPI's own refusals (no such route, a method the path does not take, a body that is not
+    JSON) with the `message` every error body has. A body that cannot be read as JSON is 422, as a JSON syntax
+    error is; a 405's `Allow` names every method of the path, not only those of the first route that matched."""
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        cause = exc.__cause__
+        why = f"{type(cause).__name__}: {cause}" if cause else "unreadable"
+        errors = [{"type": "json_invalid", "loc": ["body"], "msg": "the body is not UTF-8 JSON",
+                   "input": {}, "ctx": {"error": why}}]
+        return JSONResponse(status_code=422, content={"detail": errors, "message": readable(errors)})
+    headers = dict(exc.headers or {})
+    message = exc.detail
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        route = getattr(request.scope.get("route"), "path", "this path")  # the template: a key stays out of it
+        message = f"{request.method} is not a method of {route}; it takes {', '.join(allowed)}"
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail, "message": message},
+                        headers=headers or None)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers on the request's path (Starlette's 405 names those of the first route whose
+    path matched): each is tried against the app's routes as the router would."""
+    routes = request.app.router.routes
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)]

@@ -221,10 +221,10 @@ _MEANING = {
     404: "nothing to download yet",
     409: "wrong state: `state` says which, `hint` names the call to make first",
     413: "an upload over the size limit",
-    422: "invalid parameters: FastAPI's `detail` array",
+    422: "invalid parameters, or a body that is not UTF-8 JSON: FastAPI's `detail` array",
     503: "the model replica answering the call was lost and Serve is starting a new one: retry after `Retry-After` "
          "seconds",
-    429: "too many wrong tokens or keys from this client: wait for `Retry-After` seconds",
+    429: "a wrong token or key past the limit from this client: wait for `Retry-After` seconds (the right one passes)",
     507: "the storage root is full: the message names it; free space there (nothing was changed)",
 }
 

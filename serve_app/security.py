@@ -2,8 +2,12 @@
 
 With `api_token` set (server setting, or TM_API_TOKEN), every route needs
 `Authorization: Bearer <token>`, compared in constant time. Wrong tokens and wrong
-session keys are counted per client address: past a few a second, that client
-gets 429 until the second has passed.
+session keys are counted per client (client_address.py: the connection's address,
+or behind a trusted proxy the client it names): past a few a second, that client's
+wrong guesses get 429 until the second has passed. The right token or key always
+passes, so a burst of wrong guesses locks no one out behind a shared address; what
+keeps them from being guessed is their length (a key has 256 bits, a token 16
+characters at least), the brake tells a client that guesses to stop.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Annotated, Optional
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from serve_app.client_address import client_address
 from serve_app.dependencies import Service, get_settings
 from serve_app.errors import domain_error
 from train_jobs.errors import SessionError, WrongKey
@@ -39,36 +44,40 @@ class FailureLimiter:
     def __init__(self, per_second: int = FAILURES_PER_SECOND):
         self.per_second = per_second
         self._failures: dict[str, deque] = defaultdict(deque)
+        self._swept = time.monotonic()
 
-    def check(self, client: str) -> None:
+    def failed(self, client: str) -> None:
+        """Count a wrong guess; 429 in place of its refusal past the limit (the guess is not counted then, so the
+        limit frees a second after the last counted one)."""
         recent = self._failures[client]
         while recent and recent[0] < time.monotonic() - 1.0:
             recent.popleft()
         if len(recent) >= self.per_second:
             raise TooManyAttempts(f"too many wrong tokens or keys from {client}; wait a second and check them")
-
-    def record(self, client: str) -> None:
-        self._failures[client].append(time.monotonic())
+        now = time.monotonic()
+        recent.append(now)
+        if now - self._swept > 60:  # forget the clients whose second has passed, once a minute
+            self._swept = now
+            for name in [c for c, times in self._failures.items() if times[-1] < now - 1.0]:
+                del self._failures[name]
 
 
 limiter = FailureLimiter()
-_bearer = HTTPBearer(auto_error=False, description="The server's API token, when it has one (api_token).")
+bearer = HTTPBearer(auto_error=False, description="The server's API token, when it has one (api_token).")
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(tuple(get_settings().trusted_proxies))(request.scope)
 
 
 async def require_token(request: Request,
-                        credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> None:
+                        credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)]) -> None:
     token = get_settings().api_token
     if not token:
         return
-    client = client_of(request)
-    limiter.check(client)
     given = credentials.credentials if credentials else ""
     if not hmac.compare_digest(given.encode(), token.encode()):
-        limiter.record(client)
+        limiter.failed(client_of(request))
         raise Unauthorized("missing or wrong API token; send it as 'Authorization: Bearer <token>'",
                            hint="the token is the server's api_token setting (or TM_API_TOKEN)")
 
@@ -80,12 +89,11 @@ async def authorized_key(key: Annotated[str, Path(description="The session key f
                          service: Service, request: Request) -> str:
     """The path's session key, refused with 403 (or 409 with no session) before the route runs; wrong keys
     count towards the client's limit of failures."""
-    limiter.check(client_of(request))
     try:
         await service.authorize(key)
     except Exception as e:
         if isinstance(domain_error(e), WrongKey):
-            limiter.record(client_of(request))
+            limiter.failed(client_of(request))
         raise
     return key
 

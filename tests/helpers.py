@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import shutil
 import struct
@@ -16,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -25,6 +27,28 @@ from training_client import TrainingModuleClient, TrainingModuleError
 def new_session(server) -> TrainingModuleClient:
     client = TrainingModuleClient(server.url, timeout=120)
     client.start_session(force_restart=True)
+    return client
+
+
+_loopback_hosts = itertools.count()
+
+
+def own_address() -> str:
+    """A loopback address no other client of this test run connects from (127.0.2.1, 127.0.2.2, ...). The server's
+    brake on wrong keys and tokens counts per connection address, so a test that sends wrong ones from its own
+    address neither waits for another test's count to clear nor leaves one behind. Linux answers on all of
+    127.0.0.0/8; Serve's proxy takes X-Forwarded-For from 127.0.0.1 only, so these addresses are never rewritten."""
+    n = next(_loopback_hosts)
+    return f"127.0.{2 + n // 254}.{1 + n % 254}"
+
+
+def client_from(address: str, server, **kwargs) -> TrainingModuleClient:
+    """A TrainingModuleClient (key=, token= as usual) whose connections come from `address`."""
+    client = TrainingModuleClient(server.url, **kwargs)
+    headers, timeout = client.http.headers, client.http.timeout
+    client.http.close()
+    client.http = httpx.Client(base_url=server.url, headers=headers, timeout=timeout,
+                               transport=httpx.HTTPTransport(local_address=address))
     return client
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from training_client.client import TrainingModuleClient
+from training_client.ray_token import create_private_token
 
 SERVE = Path(sys.executable).with_name("serve")
 RAY = Path(sys.executable).with_name("ray")
@@ -70,6 +71,8 @@ class ServerProcess:
         env.update(RAY_DEDUP_LOGS="0", **self.env)
         log = open(self.log_path, "ab")
         command = [str(SERVE), "run", str(self.config)]
+        if not self.ray_address and not self.ray_port:
+            create_private_token(env)  # before Serve's new Ray instance writes its token world-readable
         if self.ray_address:
             command += ["--address", self.ray_address]
         elif self.ray_port:

@@ -7,8 +7,6 @@ the 403 in front of them. Bounded (`EXAMPLES` per operation) so that the run tak
 
 from __future__ import annotations
 
-import time
-
 import schemathesis
 from conftest import API_TOKEN
 from hypothesis import HealthCheck, given, settings
@@ -57,6 +55,3 @@ def test_no_5xx_and_every_reply_fits_the_schema(server):
     assert len(operations) >= 15
     for operation in operations:
         fuzz(operation, live_key)
-    # Generated cases send stale keys too (a generated force_restart replaces the session): let the server's
-    # limiter on wrong keys (per client, over the last second) forget them before the next test's calls.
-    time.sleep(1.5)

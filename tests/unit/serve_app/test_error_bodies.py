@@ -39,3 +39,21 @@ def test_a_lost_model_replica_is_503_with_retry_after_and_a_hint(tmp_path, monke
     assert response.headers["retry-after"] == str(RETRY_AFTER_S)
     body = response.json()
     assert "replica" in body["message"] and "GET /deploy/{key}" in body["hint"]
+
+
+def test_a_body_that_is_not_utf8_is_a_declared_422_with_a_message(client):  # noqa: F811
+    for path in (f"/predict/{KEY}", f"/deploy/{KEY}", f"/parameters/{KEY}"):
+        response = client.post(path, content=b'{"texts": ["caf\xe9"]}', headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, (path, response.text)
+        body = response.json()
+        assert body["detail"][0]["type"] == "json_invalid" and "UTF-8" in body["message"], body
+        template = path.replace(KEY, "{key}")
+        assert "422" in create_app().openapi()["paths"][template]["post"]["responses"]
+
+
+def test_a_405_names_every_method_of_the_path_and_says_so(client):  # noqa: F811
+    response = client.put(f"/deploy/{KEY}")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST", "DELETE"}
+    assert response.json()["message"] == "PUT is not a method of /deploy/{key}; it takes GET, POST, DELETE"
+    assert KEY not in response.text
