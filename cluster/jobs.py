@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,7 +19,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from cluster.settings import NAMESPACE, ON_HEAD_NODE, SESSION_ACTOR_NAME
-from train_jobs.errors import CheckpointDidNotFit, RunEnded, storage_full
+from train_jobs.errors import DISK_FULL, CheckpointDidNotFit, RunEnded
 from train_jobs.files import atomic_write_json, read_json, remove_tree
 from train_jobs.logs import configure_logging
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
@@ -200,31 +200,38 @@ class TrainingJob:
 
 
 def failure(spec: TrainingSpec, exc: Exception) -> str:
-    """What the status says of a run that raised `exc`: a run that ended itself (RunEnded) in its own words, any
-    other error in short (the log has the traceback). A run that filled the disk loses its checkpoints."""
-    ended = ended_by(exc)
+    """What the status says of a run that raised `exc`: a run that ended itself (RunEnded) in its own words, a
+    full disk naming the storage root, any other error in short (the log has the traceback). A run that filled
+    the disk loses its checkpoints."""
+    errors = list(causes(exc))
+    ended = next((e for e in errors if isinstance(e, RunEnded)), None)
+    disk = next((e for e in errors if isinstance(e, OSError) and e.errno in DISK_FULL), None)
     if ended is None:
         log.exception("training run %s failed", spec.run_id)
     else:
         log.error("training run %s ended: %s", spec.run_id, ended)
-    if isinstance(ended, CheckpointDidNotFit) or storage_full(exc, spec.storage_path):
+    if isinstance(ended, CheckpointDidNotFit) or disk is not None:
         discard_checkpoints(spec)  # other failures keep theirs, to look into or resume from
-    return str(ended) if ended is not None else short_error(exc)
+    if ended is not None:
+        return str(ended)
+    if disk is not None:
+        return f"no space left under the storage root {spec.storage_root or spec.storage_path}: {short_error(disk)}"
+    return short_error(exc)
 
 
-def ended_by(exc: BaseException) -> Optional[RunEnded]:
-    """The RunEnded a training worker raised, behind Ray Train's wrapping: a WorkerGroupError keeps each rank's
-    error in `worker_failures`, wrapped with its traceback text (the wrapper keeps the error as `_base_exc`)."""
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the errors behind it, also those a training worker raised behind Ray Train's wrapping: a
+    WorkerGroupError keeps each rank's error in `worker_failures`, wrapped with its traceback text (the wrapper
+    keeps the error itself as `_base_exc`)."""
     todo, seen = [exc], set()
     while todo:
         e = todo.pop()
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, RunEnded):
-            return e
-        todo += [e.__cause__, getattr(e, "_base_exc", None), *getattr(e, "worker_failures", {}).values()]
-    return None
+        yield e
+        todo += [e.__cause__, e.__context__, getattr(e, "_base_exc", None),
+                 *getattr(e, "worker_failures", {}).values()]
 
 
 def discard_checkpoints(spec: TrainingSpec) -> None:
