@@ -84,11 +84,20 @@ def _persist(w: Worker, d: Path, metrics: dict) -> None:
         raise _did_not_fit(w, size, "the disk filled up while it was written") from e
 
 
-def _did_not_fit(w: Worker, size: int, why: str) -> CheckpointDidNotFit:
+def _check_room(w: Worker) -> None:
+    params = list(w.core.parameters())  # each shared (tied) weight once, as the checkpoint holds it
+    weights = sum(p.numel() * p.element_size() for p in params)
+    moments = 2 * sum(p.numel() * p.element_size() for p in params if p.requires_grad)  # AdamW's, in their dtype
+    free = shutil.disk_usage(_existing(Path(w.spec.storage_path))).free
+    if weights + moments + HEADROOM > free:
+        raise _did_not_fit(w, weights + moments, f"{free / 1e6:.1f} MB free", "a checkpoint of this run (at least ")
+
+
+def _did_not_fit(w: Worker, size: int, why: str, what: str = "") -> CheckpointDidNotFit:
     root = w.spec.storage_root or w.spec.storage_path
-    return CheckpointDidNotFit(f"the checkpoint of step {w.position.step} ({size / 1e6:.1f} MB) did not fit in the "
-                               f"storage root {root}: no space left ({why}); free space there, or move storage_root "
-                               "to a larger disk, then train again")
+    what = what or f"the checkpoint of step {w.position.step} ("
+    return CheckpointDidNotFit(f"{what}{size / 1e6:.1f} MB) did not fit in the storage root {root}: no space left "
+                               f"({why}); free space there, or move storage_root to a larger disk, then train again")
 
 
 def _existing(path: Path) -> Path:
@@ -107,7 +116,14 @@ def _save_state(d: Path, w: Worker, best: bool) -> None:
 
 
 def resume(w: Worker) -> bool:
-    """Restore the run from Ray Train's latest checkpoint, if there is one; True when it did."""
+    """Restore the run from Ray Train's latest checkpoint, if there is one; True when it did.
+
+    First, on rank 0, a run whose checkpoints cannot fit under the storage root ends before it trains: the
+    weights and the optimiser's two moments are a lower bound on a checkpoint. Checked at the start of every
+    attempt, so Ray Train's retries of a run that met a full disk fail at once instead of training up to the
+    same checkpoint again."""
+    if w.rank == 0:
+        _check_room(w)
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return False
