@@ -11,22 +11,35 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
 
 from cluster.settings import NAMESPACE, ON_HEAD_NODE, SESSION_ACTOR_NAME
-from train_jobs.errors import storage_full
-from train_jobs.files import atomic_write_json, remove_tree
+from train_jobs.errors import DISK_FULL, CheckpointDidNotFit, RunEnded
+from train_jobs.files import atomic_write_json, read_json, remove_tree
 from train_jobs.logs import configure_logging
 from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
 
 log = logging.getLogger(__name__)
 
 FINISH_RETRY_S = 120
+AWAY_WAIT_S = 3600
 PROGRESS_TIMEOUT_S = 10
+# Progress reports the session refused in a row (an error other than its actor being away) before the run stops
+# itself: one refusal is a hiccup, but a run that goes on past a few trains unseen and cannot be stopped. At
+# progress_every_steps=5 that is about 25 steps.
+MAX_REPORT_FAILURES = 5
+# What a call to a session actor that is not there raises: restarting (unavailable, or a call that waited past
+# its timeout), or killed for good and not yet created again (died; the ingress's next call recreates it).
+SESSION_AWAY = (RayActorError, GetTimeoutError)
+
+
+class ProgressRefused(RunEnded):
+    """The session refused a run's progress reports MAX_REPORT_FAILURES times in a row: the run stops."""
 
 
 def find_session_actor():
@@ -35,45 +48,72 @@ def find_session_actor():
 
 
 class SessionLink:
-    """A job's line to the session actor: the handle it was given, found again if that actor was replaced."""
+    """A job's line to the session actor: the handle it was given, found again by name when that actor was
+    replaced (a restart keeps the handle; an actor killed for good and created again needs the new one)."""
 
-    def __init__(self, handle):
-        self.handle = handle
+    def __init__(self, handle, find: Callable[[], Any] = find_session_actor):
+        self.handle, self._find = handle, find
 
     def deliver(self, call: Callable[[Any], Any]) -> None:
-        """Report a job's end (`call(handle)` returns the ObjectRef), waiting out a restart of the session actor."""
-        deadline = time.monotonic() + FINISH_RETRY_S
+        """Report a job's end (`call(handle)` returns the ObjectRef). A session actor that is away is waited for
+        (up to AWAY_WAIT_S: the ingress's next call brings it back); another error is tried again for
+        FINISH_RETRY_S, then logged. Either way the job ends after: its outcome file tells a session that
+        comes back later."""
+        start = time.monotonic()
         while True:
             try:
                 ray.get(call(self.handle), timeout=30)
                 return
+            except SESSION_AWAY:
+                if time.monotonic() - start > AWAY_WAIT_S:
+                    log.error("the session actor was away for %d s; the job's end is left to its outcome file",
+                              AWAY_WAIT_S)
+                    return
             except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-                self.refind()
+                if time.monotonic() - start > FINISH_RETRY_S:
+                    log.exception("the session refused the job's end for %d s; giving up", FINISH_RETRY_S)
+                    return
+            time.sleep(1)
+            self.refind()
 
     def refind(self) -> None:
         try:
-            self.handle = find_session_actor()
-        except ValueError:  # not recreated yet
+            self.handle = self._find()
+        except ValueError:  # killed for good and not created again yet: the next call tries again
             pass
 
 
 class TrainingProgressSink:
-    """Rank 0's live progress to the session; the answer says whether to stop. A missing or restarting
-    session actor never stops training: that push is skipped."""
+    """Rank 0's live progress to the session; the answer says whether to stop. A session actor that is away
+    (restarting, or killed and not yet back) never stops training: that push is skipped and the actor looked up
+    again. Other errors are logged, and MAX_REPORT_FAILURES of them in a row stop the run (ProgressRefused)."""
 
     def __init__(self, link: SessionLink, run_id: str):
         self.link, self.run_id = link, run_id
+        self.failures = 0
 
     def __call__(self, info: dict, evaluation: Optional[dict]) -> bool:
+        return self.answer(lambda: ray.get(self.link.handle.training_progress.remote(self.run_id, info, evaluation),
+                                           timeout=PROGRESS_TIMEOUT_S))
+
+    def answer(self, ask: Callable[[], Any]) -> bool:
+        """Whether to stop, as `ask()` (the call to the session) says."""
         try:
-            return bool(ray.get(self.link.handle.training_progress.remote(self.run_id, info, evaluation),
-                                timeout=PROGRESS_TIMEOUT_S))
-        except Exception:
+            stop = bool(ask())
+        except SESSION_AWAY:
             self.link.refind()
             return False
+        except Exception as e:
+            self.failures += 1
+            log.warning("run %s: the session refused its progress (%d in a row)", self.run_id, self.failures,
+                        exc_info=True)
+            if self.failures >= MAX_REPORT_FAILURES:
+                raise ProgressRefused(f"the session refused this run's progress {self.failures} times in a row "
+                                      f"(last: {short_error(e)}); stopped, as it could no longer be followed or "
+                                      "stopped") from e
+            return False
+        self.failures = 0
+        return stop
 
 
 def short_error(exc: BaseException) -> str:
@@ -145,19 +185,53 @@ class TrainingJob:
             outcome = run_training(spec, TrainingProgressSink(link, spec.run_id),
                                    on_trials=lambda trials: link.handle.search_progress.remote(spec.run_id, trials),
                                    on_waiting=lambda message: link.handle.training_waiting.remote(spec.run_id, message))
+            if not spec.config.search:  # all its evaluations, with those pushed while no session actor was there
+                outcome["history"] = read_json(Path(spec.results_dir) / "history.json")
         except ResourceWaitTimeout as e:  # its message is for the user as is
             outcome = {"error": str(e)}
-        except Exception as e:  # the status says it in short; the log has the traceback
-            log.exception("training run %s failed", spec.run_id)
-            outcome = {"error": short_error(e)}
-            if storage_full(e, spec.storage_path):  # other failures keep theirs, to look into or resume from
-                discard_checkpoints(spec)
+        except Exception as e:
+            outcome = {"error": failure(spec, e)}
         try:  # on disk first: a session actor that is gone now reads it when it comes back
             atomic_write_json(Path(spec.outcome_file), outcome)
         except OSError:  # a full disk: the session is still told, and records it if it can
             log.exception("training run %s: could not write its outcome file", spec.run_id)
         link.deliver(lambda s: s.finish_training.remote(spec.run_id, outcome))
         ray.actor.exit_actor()
+
+
+def failure(spec: TrainingSpec, exc: Exception) -> str:
+    """What the status says of a run that raised `exc`: a run that ended itself (RunEnded) in its own words, a
+    full disk naming the storage root, any other error in short (the log has the traceback). A run that filled
+    the disk loses its checkpoints."""
+    errors = list(causes(exc))
+    ended = next((e for e in errors if isinstance(e, RunEnded)), None)
+    disk = next((e for e in errors if isinstance(e, OSError) and e.errno in DISK_FULL), None)
+    if ended is None:
+        log.exception("training run %s failed", spec.run_id)
+    else:
+        log.error("training run %s ended: %s", spec.run_id, ended)
+    if isinstance(ended, CheckpointDidNotFit) or disk is not None:
+        discard_checkpoints(spec)  # other failures keep theirs, to look into or resume from
+    if ended is not None:
+        return str(ended)
+    if disk is not None:
+        return f"no space left under the storage root {spec.storage_root or spec.storage_path}: {short_error(disk)}"
+    return short_error(exc)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the errors behind it, also those a training worker raised behind Ray Train's wrapping: a
+    WorkerGroupError keeps each rank's error in `worker_failures`, wrapped with its traceback text (the wrapper
+    keeps the error itself as `_base_exc`)."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__, getattr(e, "_base_exc", None),
+                 *getattr(e, "worker_failures", {}).values()]
 
 
 def discard_checkpoints(spec: TrainingSpec) -> None:

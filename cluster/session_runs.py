@@ -55,6 +55,7 @@ class SessionRuns(SessionCore):
         sid, layout = r.session_id, self.layout
         spec = TrainingSpec(run_id=run_id, config=r.config, dataset=r.dataset, cache=r.preprocess.cache,
                             hyper=hyper, model_dir=str(model_dir), storage_path=str(layout.run_storage(sid, run_id)),
+                            storage_root=str(layout.root),
                             results_dir=str(layout.results_dir(sid, run_id)),
                             search_dir=str(layout.search_dir(sid, run_id)),
                             outcome_file=str(layout.outcome_file(sid, run_id)),
@@ -142,6 +143,8 @@ class SessionRuns(SessionCore):
         if outcome.get("final_metrics"):
             t.final_metrics = outcome["final_metrics"]
         t.tracking = outcome.get("tracking")
+        if outcome.get("history") is not None:  # the run's own record: complete, even if reports were lost
+            t.history = outcome["history"]
         if outcome.get("error"):
             r.state, t.status, t.error = State.failed, "failed", outcome["error"]
             r.error = {"during": "training", "message": outcome["error"]}

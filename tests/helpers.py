@@ -11,6 +11,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import tarfile
 import termios
 import threading
@@ -179,3 +180,37 @@ class Pipe:
             chunks.append(chunk)
         os.close(self._fd)
         self.read = b"".join(chunks)
+def server_processes(server, marker: str) -> list[psutil.Process]:
+    """This server's own processes whose command line holds `marker` (its local Ray instance's workers descend
+    from `serve run`): a test kills what its server started, never another server's processes on the machine."""
+    found = []
+    for process in psutil.Process(server.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a process that ended meanwhile
+            if process.status() != psutil.STATUS_ZOMBIE and marker in " ".join(process.cmdline()):
+                found.append(process)
+    return found
+
+
+def kill_session_actor(server) -> int:
+    """SIGKILL this server's session actor process, as a crash would (Ray restarts the actor); returns its PID."""
+    [actor] = wait_for(lambda: server_processes(server, "ray::SessionActor"), 30, "the session actor's process")
+    actor.kill()
+    actor.wait(30)
+    return actor.pid
+
+
+KILL_FOR_GOOD = """
+import sys, ray
+ray.init(address=sys.argv[1], log_to_driver=False)
+ray.kill(ray.get_actor(sys.argv[2], namespace=sys.argv[3]), no_restart=True)
+"""
+
+
+def kill_session_actor_for_good(server) -> None:
+    """`ray.kill(..., no_restart=True)` on this server's session actor, from a driver on the server's Ray: it is
+    gone until the ingress's next call creates it again."""
+    from cluster.settings import NAMESPACE, SESSION_ACTOR_NAME
+
+    address, env = driver_on_server_ray(server)
+    subprocess.run([sys.executable, "-c", KILL_FOR_GOOD, address, SESSION_ACTOR_NAME, NAMESPACE], env=env,
+                   check=True, timeout=120)

@@ -62,6 +62,15 @@ def storage_full(exc: BaseException, root: str) -> Optional[StorageFull]:
     return None
 
 
+class RunEnded(Exception):
+    """A training run that ended itself for a reason its message tells the user as is (the job reports it
+    unchanged, not as the last line of a worker's traceback)."""
+
+
+class CheckpointDidNotFit(RunEnded):
+    """A checkpoint larger than the space left under the storage root."""
+
+
 class InvalidParameters(SessionError):
     """422 with FastAPI's `detail` array shape, so clients parse one format."""
 

@@ -79,6 +79,7 @@ class TrainingSpec(Spec):
     hyper: Hyperparameters  # the config's "auto" fields resolved for this data and model
     model_dir: str
     storage_path: str  # Ray Train's RunConfig storage: checkpoints live here
+    storage_root: str = ""  # the server's storage root, which holds storage_path: named when a checkpoint does not fit
     results_dir: str
     model_archive: str
     results_archive: str

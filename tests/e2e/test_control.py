@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from conftest import TINY_MODEL
 from data import pair_files, sentiment_files
-from helpers import expect_error, extract, prepared_session, wait_for
+from helpers import expect_error, extract, kill_session_actor, prepared_session, wait_for
 from transformers import AutoModelForSequenceClassification
 
 from training_client import TrainingModuleClient, TrainingModuleError
@@ -57,8 +56,7 @@ def test_killing_the_session_actor_mid_training_loses_nothing(server, tmp_path):
     wait_for(lambda: client.monitor()["history"], 120, "a first evaluation")
     before = client.get_parameters()
 
-    killed = subprocess.run(["pkill", "-9", "-f", "ray::SessionActor"])
-    assert killed.returncode == 0, "no session actor process found"
+    kill_session_actor(server)  # this server's own, by PID
 
     status = wait_for(lambda: _status_or_none(server.url), 60, "/status after the kill")
     assert status["state"] in ("training", "trained")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
 import tarfile
 import time
 import zipfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from data import sentiment_files
-from helpers import expect_error, extract, new_session, wait_for
+from helpers import expect_error, extract, kill_session_actor, new_session, wait_for
 from tiny_model import build_tiny_bert
 from transformers import AutoModel, AutoModelForSequenceClassification
 
@@ -152,7 +151,7 @@ def test_fine_tune_an_imported_model_and_catalogue_survives_an_actor_kill(server
     archive = tar_gz(tiny_dir, tmp_path / "ft-bert.tar.gz", "ft-bert")
     assert imported(client, "archive", archive.name, archive=archive)["status"] == "done"
 
-    subprocess.run(["pkill", "-9", "-f", "ray::SessionActor"], check=True)
+    kill_session_actor(server)  # this server's own, by PID
     status = wait_for(lambda: _import_status_or_none(client), 60, "import_status after the kill")
     assert status["import"]["status"] == "done" and status["import"]["name"] == "ft-bert"
     assert "ft-bert" in [m["name"] for m in status["models"]]

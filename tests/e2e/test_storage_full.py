@@ -8,11 +8,12 @@ tests/unit/cluster/test_write_first.py).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from conftest import API_TOKEN, MAX_UPLOAD_MB, TINY_MODEL
 from data import sentiment_files
-from helpers import expect_error, fill, new_session, small_disk
+from helpers import expect_error, fill, new_session, prepared_session, small_disk, wait_for
 
 from training_client.local_server import ServerProcess
 
@@ -66,3 +67,25 @@ def test_a_model_archive_upload_on_a_full_storage_root_is_507_and_leaves_nothing
     finally:
         filler.unlink()
     assert client.import_status()["import"] == before
+
+
+ROOM_LEFT = 4 << 20  # room for the session's records and Ray Train's own files, not for a checkpoint (about 14 MB)
+
+
+def test_a_checkpoint_that_does_not_fit_fails_the_run_naming_the_root_and_frees_it(full_server, tmp_path):
+    root = full_server.storage_root
+    client = prepared_session(full_server, tmp_path, sentiment_files(tmp_path), model=TINY_MODEL, epochs=1,
+                              batch_size=8)
+    filler = fill(root, leave=ROOM_LEFT)
+    try:
+        client.start_training()
+        final = wait_for(lambda: (m := client.monitor())["state"] != "training" and m, 300, "the run to end")
+        assert final["state"] == "failed", final
+        message = final["error"]["message"]
+        # Found at the start of the run (its weights and optimiser state cannot fit), so not trained for nothing.
+        assert message.startswith("a checkpoint of this run (at least ") and "MB free)" in message, message
+        assert f"MB) did not fit in the storage root {root}: no space left" in message, message
+        run_storage = Path(final["training"]["run_storage"])
+        assert not list(run_storage.parent.rglob("checkpoint_*")), "the partial checkpoint is freed"
+    finally:
+        filler.unlink()

@@ -7,6 +7,7 @@ starting `# long:`.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,12 @@ def test_test_modules_have_unique_names():
     """pytest imports test modules by their base name (no packages under tests/): two alike fail collection."""
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+def test_tests_kill_only_their_own_processes():
+    """Several servers may run on one machine at once (CI jobs, developers): a test kills the processes its own
+    server started, by PID (tests/helpers.py, `server_processes`), never every process of a name (`pkill -f`)."""
+    command = re.compile(r"""\[\s*["'](pkill|killall)["']""")  # the start of a subprocess command list
+    by_name = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "tests").rglob("*.py"))
+               for n, line in enumerate(p.read_text().splitlines(), 1) if command.search(line)]
+    assert not by_name, f"processes killed by name: {by_name}"

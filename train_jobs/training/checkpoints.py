@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import ray.train
 import torch
 from safetensors.torch import load_file, save_file
 
+from train_jobs.errors import DISK_FULL, CheckpointDidNotFit
 from train_jobs.results.archives import BEST_FILE, MARK_FILE, STATE_FILE
 from train_jobs.training.selection import BEST, NONE_YET, SCORE
 from train_jobs.training.worker import Position, Worker
@@ -61,7 +63,47 @@ def report(w: Worker, metrics: dict, checkpoint: bool, best: bool = False) -> No
         (Path(d) / "training_config.json").write_text(json.dumps(config, indent=1))
         _save_state(Path(d), w, best)
         (Path(d) / MARK_FILE).write_text(json.dumps({"score": score, "best": best, "step": w.position.step}))
-        ray.train.report({**metrics, SCORE: score}, checkpoint=ray.train.Checkpoint.from_directory(d))
+        _persist(w, Path(d), {**metrics, SCORE: score})
+
+
+HEADROOM = 1 << 20  # besides a checkpoint: Ray Train's own small files, the session record, the run's results
+
+
+def _persist(w: Worker, d: Path, metrics: dict) -> None:
+    """Report the checkpoint in `d`; one that does not fit in the space left under the storage root ends the
+    run (CheckpointDidNotFit) instead of filling the disk, checked before Ray Train copies it there."""
+    size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+    free = shutil.disk_usage(_existing(Path(w.spec.storage_path))).free
+    if size + HEADROOM > free:
+        raise _did_not_fit(w, size, f"{free / 1e6:.1f} MB free")
+    try:
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+    except OSError as e:  # filled meanwhile, by something else; the job discards the partial copy
+        if e.errno not in DISK_FULL:
+            raise
+        raise _did_not_fit(w, size, "the disk filled up while it was written") from e
+
+
+def _check_room(w: Worker) -> None:
+    params = list(w.core.parameters())  # each shared (tied) weight once, as the checkpoint holds it
+    weights = sum(p.numel() * p.element_size() for p in params)
+    moments = 2 * sum(p.numel() * p.element_size() for p in params if p.requires_grad)  # AdamW's, in their dtype
+    free = shutil.disk_usage(_existing(Path(w.spec.storage_path))).free
+    if weights + moments + HEADROOM > free:
+        raise _did_not_fit(w, weights + moments, f"{free / 1e6:.1f} MB free", "a checkpoint of this run (at least ")
+
+
+def _did_not_fit(w: Worker, size: int, why: str, what: str = "") -> CheckpointDidNotFit:
+    root = w.spec.storage_root or w.spec.storage_path
+    what = what or f"the checkpoint of step {w.position.step} ("
+    return CheckpointDidNotFit(f"{what}{size / 1e6:.1f} MB) did not fit in the storage root {root}: no space left "
+                               f"({why}); free space there, or move storage_root to a larger disk, then train again")
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _save_state(d: Path, w: Worker, best: bool) -> None:
@@ -74,7 +116,14 @@ def _save_state(d: Path, w: Worker, best: bool) -> None:
 
 
 def resume(w: Worker) -> bool:
-    """Restore the run from Ray Train's latest checkpoint, if there is one; True when it did."""
+    """Restore the run from Ray Train's latest checkpoint, if there is one; True when it did.
+
+    First, on rank 0, a run whose checkpoints cannot fit under the storage root ends before it trains: the
+    weights and the optimiser's two moments are a lower bound on a checkpoint. Checked at the start of every
+    attempt, so Ray Train's retries of a run that met a full disk fail at once instead of training up to the
+    same checkpoint again."""
+    if w.rank == 0:
+        _check_room(w)
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return False

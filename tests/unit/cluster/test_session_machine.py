@@ -1191,3 +1191,14 @@ def test_a_resumed_run_replaces_the_evaluations_it_redoes(h):
         h.machine.training_progress(spec.run_id, {"step": step, "total_steps": 90}, {"epoch": step // 10, "step": step})
     h.machine.training_progress(spec.run_id, {"step": 20, "total_steps": 90}, {"epoch": 2, "step": 20, "again": 1})
     assert h.machine.monitor(key)["history"] == [{"epoch": 1, "step": 10}, {"epoch": 2, "step": 20, "again": 1}]
+
+
+def test_a_runs_own_history_replaces_what_reached_the_session(h):
+    """Evaluations pushed while no session actor was there are lost to it; the run's outcome carries them all."""
+    key, spec = h.training()
+    first = {"epoch": 1, "step": 5, "split": "validation", "accuracy": 0.5}
+    h.machine.training_progress(spec.run_id, {"step": 5, "total_steps": 10}, first)
+    every = [first, {"epoch": 2, "step": 10, "split": "validation", "accuracy": 0.75}]
+    h.machine.finish_training(spec.run_id, {**outcome(spec), "history": every})
+    assert h.machine.monitor(key)["history"] == every
+    assert h.reloaded().monitor(key)["history"] == every

@@ -12,11 +12,14 @@ from typing import Optional
 
 import pytest
 from helpers import fill, small_disk
+from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
+from ray.train.v2.api.exceptions import WorkerGroupError
 from test_session_machine import Harness, cache_meta
 
-from cluster.jobs import discard_checkpoints
+from cluster.jobs import discard_checkpoints, failure
 from cluster.session_record import SessionRecord, State
 from cluster.state_writer import LatestWriter
+from train_jobs.errors import CheckpointDidNotFit
 
 
 class FullDisk(Harness):
@@ -170,3 +173,23 @@ def test_a_run_that_filled_the_disk_has_its_checkpoints_discarded_to_free_the_sp
     discard_checkpoints(spec)
     assert not Path(spec.storage_path).exists() and not Path(spec.search_dir).exists()
     assert Path(spec.results_dir).is_dir()
+
+
+def test_a_run_whose_worker_met_a_full_disk_has_its_checkpoints_discarded_too(h):
+    """A training worker's ENOSPC reaches the job wrapped by Ray Train (WorkerGroupError, the rank's error kept in
+    `worker_failures` with its traceback text): still a full disk, so the checkpoints go."""
+    _, spec = h.training()
+    partial = Path(spec.storage_path) / "checkpoint_000002"
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors").write_bytes(b"half a model")
+    full = OSError(errno.ENOSPC, "No space left on device", str(Path(spec.results_dir) / "history.json"))
+    failed = WorkerGroupError("rank 0 failed", {0: UserExceptionWithTraceback(full, "Traceback ...")})
+    assert "No space left" in failure(spec, failed)
+    assert not Path(spec.storage_path).exists()
+
+
+def test_a_run_that_ended_itself_keeps_its_message(h):
+    _, spec = h.training()
+    ended = CheckpointDidNotFit("the checkpoint of step 20 (14.0 MB) did not fit in the storage root /data")
+    failed = WorkerGroupError("rank 0 failed", {0: UserExceptionWithTraceback(ended, "Traceback ...")})
+    assert failure(spec, failed) == str(ended)
