@@ -57,6 +57,7 @@ class TrainingInfo(JobInfo):
     resumable: bool = False  # stopped with a checkpoint to go on from: training/start?resume=true continues it
     restarts: int = 0  # times the run was resumed (after a server restart or a stop)
     tracking: Optional[dict[str, Any]] = None  # where the finished run was logged (the MLflow run), or why not
+    timings: Optional[dict[str, Any]] = None  # where the run's wall time went, by phase (results/timings.json)
 
 
 class ImportInfo(JobInfo):

@@ -126,6 +126,7 @@ class SessionRuns(SessionCore):
         if outcome.get("final_metrics"):
             t.final_metrics = outcome["final_metrics"]
         t.tracking = outcome.get("tracking")
+        t.timings = outcome.get("timings")
         if outcome.get("error"):
             r.state, t.status, t.error = State.failed, "failed", outcome["error"]
             r.error = {"during": "training", "message": outcome["error"]}

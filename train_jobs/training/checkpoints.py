@@ -55,7 +55,7 @@ def report(w: Worker, metrics: dict, checkpoint: bool, best: bool = False) -> No
     config = w.spec.archived_config()
     if w.spec.validation and w.selection.best is not None:
         config["selected"] = w.selection.describe()
-    with tempfile.TemporaryDirectory() as d:
+    with w.timings.phase("checkpoints"), tempfile.TemporaryDirectory() as d:
         w.core.save_pretrained(d)
         w.tokenizer.save_pretrained(d)
         (Path(d) / "training_config.json").write_text(json.dumps(config, indent=1))

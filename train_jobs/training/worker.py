@@ -22,6 +22,7 @@ from train_jobs.training.hyperparams import steps_per_epoch
 from train_jobs.training.precision import autocast_dtype
 from train_jobs.training.progress import ProgressReporter
 from train_jobs.training.selection import Selection
+from train_jobs.training.timings import Timings
 
 
 def loop_config(spec: TrainingSpec, sink: TrainingSink, torch_threads: int, shuffle_buffer: int) -> dict:
@@ -78,6 +79,7 @@ class Worker:
     checkpointed: bool = False
     last_eval_step: int = -1
     position: Position = field(default_factory=Position)
+    timings: Timings = field(default_factory=Timings)  # rank 0's phases, for results/timings.json
 
 
 def setup(loop: dict) -> Worker:
