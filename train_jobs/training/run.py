@@ -79,7 +79,9 @@ def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: Sca
             failure_config=FailureConfig(max_failures=spec.config.max_failures),
         ),
         datasets=datasets,
-        dataset_config=DataConfig(datasets_to_split=["train"]),
+        # One worker reads all of train itself: a streaming split starts a coordinator actor (a process of its
+        # own) before the first batch, to split nothing.
+        dataset_config=DataConfig(datasets_to_split=["train"] if scaling.num_workers > 1 else []),
     ).fit()
     timings.mark("fit_ended")
     return kept_checkpoint(storage), bool(result.metrics and result.metrics.get("stopped"))
