@@ -8,13 +8,6 @@ from typing import Any, Optional
 import ray.train
 import ray.train.torch
 import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    get_linear_schedule_with_warmup,
-    set_seed,
-)
 
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.collate import PadCollate
@@ -83,6 +76,16 @@ class Worker:
 
 
 def setup(loop: dict) -> Worker:
+    # Imported here, in the worker: the job actor imports this module for loop_config before it starts the
+    # workers, and transformers would add about half a second to every run's start-up there.
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        get_linear_schedule_with_warmup,
+        set_seed,
+    )
+
     spec = TrainingSpec(**loop["spec"])
     cfg, hp = spec.config, spec.hyper
     ctx = ray.train.get_context()
