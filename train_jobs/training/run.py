@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import threading
 from pathlib import Path
 from typing import Optional
 
@@ -87,13 +85,6 @@ def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: Sca
     return kept_checkpoint(storage), bool(result.metrics and result.metrics.get("stopped"))
 
 
-def import_results_stack() -> None:
-    """Import what the results archive needs (matplotlib, scikit-learn: 1-2 s) in a thread of this process, which
-    only waits while the workers train: otherwise those imports come after the last step."""
-    threading.Thread(target=importlib.import_module, args=("train_jobs.results.report",), daemon=True,
-                     name="import-results-stack").start()
-
-
 def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = lambda trials: None,
                  on_waiting: OnWaiting = lambda message: None) -> dict:
     """Fine-tune as `spec` says (one run, or a search), reporting live progress to `sink`, a search's trials
@@ -110,7 +101,6 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
         wait_for_workers(scaling.resources_per_worker, scaling.num_workers, spec.resource_wait_timeout_s, on_waiting)
         datasets = training_datasets(spec)
     config = spec.archived_config()
-    import_results_stack()
     if spec.config.search:
         trial_dir, stopped = run_search(spec, sink, on_trials, datasets, scaling, threads, SHUFFLE_BUFFER)
         checkpoint = best_checkpoint(trial_dir) if trial_dir else None
