@@ -18,6 +18,18 @@ The figure is steady-state samples/s between step `warmup` and the last step.
 Start-up is reported apart: `to_step5_s`, wall time from the start of the arm
 (for the project, `training/start`) until step 5 is done, when the server
 first reports progress.
+
+`--end-to-end` measures whole runs instead: the first `--rows` rows of train, one
+epoch (`--epochs`), scored on `--test` (SST-2 dev), `trainer` against `project`:
+
+- `trainer`: tokenise, load the model, `Trainer.train()`, `save_model()` and
+  `evaluate()` on the test file, as the example does with `--do_train --do_eval`
+  (its imports are done before the clock starts);
+- `project`: `training/start` to `trained` with the server's defaults besides
+  epochs, batch and length, so validation (10% of train) and best-model
+  selection are on; the end is the session's `finished_at`, not the polling.
+  Each run's own breakdown (`training.timings`: start-up, first step, steps,
+  evaluations, checkpoints, test, archives) is kept beside it.
 """
 
 from __future__ import annotations
@@ -36,14 +48,24 @@ from _common import temporary_server, write_result
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TRAIN = HERE.parent.parent / "shared" / "data" / "sst2" / "train.csv"
+DEFAULT_TEST = DEFAULT_TRAIN.with_name("dev.csv")
+DEFAULT_ARMS = "trainer,hand_loop,project"
 
 
-def read_rows(path: Path, n: int) -> list[dict]:
+def read_rows(path: Path, n: int, at_least: int = 0) -> list[dict]:
     with open(path, newline="") as f:
         rows = [r for _, r in zip(range(n), csv.DictReader(f))]
-    if len(rows) < n:
+    if len(rows) < (at_least or n):
         raise SystemExit(f"{path} has {len(rows)} rows; --steps x --batch-size needs {n}")
     return rows
+
+
+def write_rows(rows: list[dict], path: Path) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows({"text": r["text"], "label": r["label"]} for r in rows)
+    return path
 
 
 FIRST_REPORT = 5  # the server's default progress_every_steps
@@ -164,6 +186,91 @@ def run_project(client, args) -> dict:
             "to_step5_s": first_report, "device": live.get("device"), "peak_rss_mb": live.get("peak_rss_mb")}
 
 
+# ---- end to end ----------------------------------------------------------------------------
+def run_trainer_end_to_end(rows: list[dict], test: list[dict], args, model_dir: str) -> dict:
+    import datasets
+    from transformers import AutoTokenizer, Trainer, TrainingArguments
+
+    start = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+
+    def encoded(part: list[dict]):
+        ds = datasets.Dataset.from_dict({"text": [r["text"] for r in part], "label": [int(r["label"]) for r in part]})
+        return ds.map(lambda b: tok(b["text"], padding="max_length", max_length=args.max_length, truncation=True),
+                      batched=True, remove_columns=["text"])
+
+    train_ds, test_ds = encoded(rows), encoded(test)
+
+    def accuracy(p):
+        return {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())}
+
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(model=_model(model_dir, 2), train_dataset=train_ds, eval_dataset=test_ds,
+                          compute_metrics=accuracy,
+                          args=TrainingArguments(output_dir=out, per_device_train_batch_size=args.batch_size,
+                                                 num_train_epochs=args.epochs, learning_rate=5e-5,
+                                                 logging_strategy="no", report_to=[], use_cpu=True, seed=42,
+                                                 disable_tqdm=True))
+        trainer.train()
+        trained = time.perf_counter()
+        trainer.save_model()
+        metrics = trainer.evaluate()
+    end = time.perf_counter()
+    return {"seconds": end - start, "train_s": trained - start, "save_and_eval_s": end - trained,
+            "test_accuracy": metrics["eval_accuracy"]}
+
+
+def run_project_end_to_end(client, args) -> dict:
+    began = time.time()
+    client.start_training()
+    info = client.wait_trained(poll_s=0.5)
+    if info["state"] != "trained":
+        raise SystemExit(f"project run ended {info['state']}: {info.get('error')}")
+    t = info["training"]
+    timings = t.get("timings") or {}
+    return {"seconds": t["finished_at"] - began, "test_accuracy": (info.get("metrics") or {}).get("accuracy"),
+            "selected": (info.get("metrics") or {}).get("selected"), "validation": info.get("history"),
+            "to_job_s": timings["began_at"] - began if timings.get("began_at") else None,
+            "job_s": timings.get("total_s"), "phases": timings.get("phases")}
+
+
+def end_to_end(args, model_dir: str) -> None:
+    rows, test = read_rows(args.train, args.rows), read_rows(args.test, 10**9, at_least=1)
+    arms = args.arms.split(",") if args.arms != DEFAULT_ARMS else ["trainer", "project"]
+    runs: dict[str, list[dict]] = {arm: [] for arm in arms}
+    if "trainer" in arms:  # imports outside the clock: the baseline is its training, not Python's start
+        import datasets  # noqa: F401
+        from transformers import Trainer  # noqa: F401
+    with temporary_server(dashboard=False, **dict(args.server)) as (server, tmp):
+        client = None
+        if "project" in arms:
+            client = server.client(timeout=120)
+            client.start_session(force_restart=True)
+            client.set_parameters(epochs=args.epochs, batch_size=args.batch_size, max_seq_length=args.max_length,
+                                  **args.set)
+            client.upload_dataset(write_rows(rows, tmp / "train.csv"), args.test)
+            client.preprocess()
+            client.wait_preprocessed()
+        for repeat in range(args.repeats):
+            for arm in arms:
+                result = (run_trainer_end_to_end(rows, test, args, model_dir) if arm == "trainer"
+                          else run_project_end_to_end(client, args))
+                runs[arm].append(result)
+                print(f"repeat {repeat + 1} {arm:<8} {result['seconds']:7.1f} s  test accuracy "
+                      f"{result['test_accuracy']:.4f}", flush=True)
+                if arm == "project":
+                    print("   " + "  ".join(f"{k} {v['s']:.1f}" for k, v in (result["phases"] or {}).items()),
+                          flush=True)
+    medians = {arm: statistics.median(r["seconds"] for r in runs[arm]) for arm in arms}
+    ratio = medians["trainer"] / medians["project"] if {"trainer", "project"} <= set(medians) else None
+    print(f"\nmedian seconds: {medians}; trainer / project: {ratio and round(ratio, 2)}")
+    write_result("train_end_to_end", {
+        "args": {k: str(v) for k, v in vars(args).items()}, "median_seconds": medians,
+        "ratio_trainer_over_project": ratio, "runs": runs, "cpus": os.cpu_count(),
+        "machine": platform.platform(), "processor": platform.processor(),
+    }, args.json)
+
+
 def setting(text: str) -> tuple[str, object]:
     field, _, value = text.partition("=")
     return field, json.loads(value)
@@ -177,7 +284,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--arms", default="trainer,hand_loop,project")
+    parser.add_argument("--arms", default=DEFAULT_ARMS, help="default: all three; trainer,project end to end")
+    parser.add_argument("--end-to-end", action="store_true", help="whole runs, start to trained (see above)")
+    parser.add_argument("--rows", type=int, default=2000, help="end to end: train rows")
+    parser.add_argument("--epochs", type=int, default=1, help="end to end: epochs")
+    parser.add_argument("--test", type=Path, default=DEFAULT_TEST, help="end to end: the test file")
     parser.add_argument("--set", type=setting, action="append", default=[], metavar="FIELD=JSON",
                         help="a training config field for the project, e.g. precision='\"fp32\"' or "
                              "group_by_length=false (repeatable)")
@@ -189,6 +300,8 @@ def main() -> None:
     from train_jobs.models.lookup import bundled_model_dir
 
     model_dir = str(bundled_model_dir())
+    if args.end_to_end:
+        return end_to_end(args, model_dir)
     rows = read_rows(args.train, args.steps * args.batch_size)
     arms = args.arms.split(",")
     runs: dict[str, list[dict]] = {arm: [] for arm in arms}

@@ -17,8 +17,8 @@ from train_jobs.errors import NotFound
 from train_jobs.metric_names import LOWER_IS_BETTER
 
 # The current run's fields its history entry takes as they change (the rest is fixed when the run starts).
-FINAL_FIELDS = ("status", "finished_at", "history", "final_metrics", "trials", "tracking", "restarts", "error",
-                "hyperparameters")
+FINAL_FIELDS = ("status", "finished_at", "history", "final_metrics", "trials", "tracking", "timings", "restarts",
+                "error", "hyperparameters")
 
 
 def open_run(r: SessionRecord) -> RunRecord:

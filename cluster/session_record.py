@@ -57,6 +57,7 @@ class TrainingInfo(JobInfo):
     resumable: bool = False  # stopped with a checkpoint to go on from: training/start?resume=true continues it
     restarts: int = 0  # times the run was resumed (after a server restart or a stop)
     tracking: Optional[dict[str, Any]] = None  # where the finished run was logged (the MLflow run), or why not
+    timings: Optional[dict[str, Any]] = None  # where the run's wall time went, by phase (results/timings.json)
 
 
 class ImportInfo(JobInfo):
@@ -97,6 +98,7 @@ class RunRecord(BaseModel):
     final_metrics: Optional[dict[str, Any]] = None
     trials: list[dict[str, Any]] = Field(default_factory=list)
     tracking: Optional[dict[str, Any]] = None
+    timings: Optional[dict[str, Any]] = None
     restarts: int = 0
     error: Optional[str] = None
     artifacts: Artifacts = Field(default_factory=Artifacts)

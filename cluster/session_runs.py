@@ -145,6 +145,7 @@ class SessionRuns(SessionCore):
         t.tracking = outcome.get("tracking")
         if outcome.get("history") is not None:  # the run's own record: complete, even if reports were lost
             t.history = outcome["history"]
+        t.timings = outcome.get("timings")
         if outcome.get("error"):
             r.state, t.status, t.error = State.failed, "failed", outcome["error"]
             r.error = {"during": "training", "message": outcome["error"]}

@@ -115,6 +115,21 @@ def test_downloaded_model_reloads_and_predicts_as_results_say(trained):
     assert "accuracy" in summary and "| neg |" in summary
 
 
+def test_the_run_says_where_its_time_went(trained):
+    client, tmp, _, _, final, _ = trained
+    timings = final["training"]["timings"]
+    phases = timings["phases"]
+    assert list(phases) == ["datasets", "workers_start", "setup", "first_step", "steps", "evaluations",
+                            "checkpoints", "test", "workers_stop", "model_archive", "results"]
+    assert phases["steps"]["n"] == 2 * 8 - 1 and phases["evaluations"]["n"] == 3  # init_eval, then every epoch
+    assert all(p["s"] >= 0 for p in phases.values())
+    assert sum(p["s"] for p in phases.values()) <= timings["total_s"] + 0.01
+    assert final["training"]["started_at"] <= timings["began_at"] <= final["training"]["finished_at"]
+    results_dir = extract(client.download_results(tmp / "timed.tar.gz"), tmp / "timed") / "results"
+    archived = json.loads((results_dir / "timings.json").read_text())
+    assert set(archived["phases"]) == set(phases) - {"results"}  # written before its own archive
+
+
 def test_same_seed_same_data_gives_the_same_weights(trained):
     client, tmp, _, _, final, _ = trained
     first = extract(client.download_model(tmp / "first.tar.gz"), tmp / "first") / "model"

@@ -2,8 +2,8 @@
 
 Every evaluation, every epoch and every `checkpoint_every_steps` steps, rank 0
 reports a checkpoint holding the model (what users download), `train_state.pt`
-(optimiser, schedule, RNG, selection and history, and where in the data the run
-is) and, when these weights are not the best so far, the best ones beside them.
+(the optimiser while epochs remain, schedule, RNG, selection and history, and
+where in the data the run is) and, when these weights are not the best so far, the best ones beside them.
 A checkpoint's score is the selection score when it is the best so far, else
 the lowest: Ray Train keeps the best and the latest, so a restarted worker group
 resumes from the latest and the model kept stays the best.
@@ -57,7 +57,7 @@ def report(w: Worker, metrics: dict, checkpoint: bool, best: bool = False) -> No
     config = w.spec.archived_config()
     if w.spec.validation and w.selection.best is not None:
         config["selected"] = w.selection.describe()
-    with tempfile.TemporaryDirectory() as d:
+    with w.timings.phase("checkpoints"), tempfile.TemporaryDirectory() as d:
         w.core.save_pretrained(d)
         w.tokenizer.save_pretrained(d)
         (Path(d) / "training_config.json").write_text(json.dumps(config, indent=1))
@@ -109,10 +109,14 @@ def _existing(path: Path) -> Path:
 def _save_state(d: Path, w: Worker, best: bool) -> None:
     if not best and w.best_state is not None:
         save_file({k: v.contiguous() for k, v in w.best_state.items()}, str(d / BEST_FILE))
-    torch.save({"optimizer": w.optimizer.state_dict(), "scheduler": w.scheduler.state_dict(),
-                "position": dataclasses.asdict(w.position), "history": w.history, "checkpointed": w.checkpointed,
-                "selection": {"best": w.selection.best, "since_best": w.selection.since_best},
-                "last_eval_step": w.last_eval_step, "rng": _rng_state()}, d / STATE_FILE)
+    state = {"scheduler": w.scheduler.state_dict(), "position": dataclasses.asdict(w.position), "history": w.history,
+             "checkpointed": w.checkpointed,
+             "selection": {"best": w.selection.best, "since_best": w.selection.since_best},
+             "last_eval_step": w.last_eval_step, "rng": _rng_state()}
+    # The optimiser's moments are twice the model's size; after the last epoch no step is left to take with them.
+    if w.position.epoch <= w.spec.hyper.epochs:
+        state["optimizer"] = w.optimizer.state_dict()
+    torch.save(state, d / STATE_FILE)
 
 
 def resume(w: Worker) -> bool:
@@ -137,7 +141,8 @@ def resume(w: Worker) -> bool:
         w.best_state = load_file(str(best_file)) if best_file.exists() else (
             {k: v.detach().to("cpu", copy=True) for k, v in w.core.state_dict().items()}
             if state["checkpointed"] and w.spec.validation else None)
-    w.optimizer.load_state_dict(state["optimizer"])
+    if "optimizer" in state:  # absent once training is over: the run resumes at the test
+        w.optimizer.load_state_dict(state["optimizer"])
     w.scheduler.load_state_dict(state["scheduler"])
     w.position = Position(**{**state["position"], "restarts": state["position"]["restarts"] + 1})
     w.history, w.checkpointed, w.last_eval_step = state["history"], state["checkpointed"], state["last_eval_step"]

@@ -11,6 +11,7 @@ model is kept. A restarted worker group resumes from the latest checkpoint
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,7 @@ from train_jobs.training.checkpoints import report, resume
 from train_jobs.training.collate import model_inputs
 from train_jobs.training.precision import autocast
 from train_jobs.training.priority import lower_priority
+from train_jobs.training.timings import Timings
 from train_jobs.training.worker import Worker, setup
 
 MAX_GRAD_NORM = 1.0
@@ -71,7 +73,8 @@ def evaluation_point(w: Worker, epoch: int, step: int, epoch_loss: Optional[floa
         return False
     w.last_eval_step = step
     split = "validation" if w.spec.validation else "test"
-    entry = evaluate(w, w.eval_ds, split, epoch, step, final, epoch_loss)
+    with w.timings.phase("evaluations"):
+        entry = evaluate(w, w.eval_ds, split, epoch, step, final, epoch_loss)
     improved = agree(w, w.rank == 0 and (w.selection.update(entry) if w.spec.validation else step > 0))
     if w.rank == 0:
         w.history.append(entry)
@@ -95,6 +98,7 @@ def train_epoch(w: Worker, shard, shuffle_buffer: int) -> str:
     loss_sum = torch.tensor(pos.loss_sum, device=w.device)
     batches = epoch_batches(shard, batch_size=max(1, hp.batch_size // w.world), seed=cfg.seed + pos.epoch,
                             shuffle_buffer=shuffle_buffer, group_by_length=cfg.group_by_length, collate=w.collate)
+    tick = time.perf_counter()  # a step's time includes fetching its batch
     for i, batch in enumerate(batches):
         if i < pos.in_epoch:  # taken before the restart: the same batches come in the same order
             continue
@@ -111,7 +115,11 @@ def train_epoch(w: Worker, shard, shuffle_buffer: int) -> str:
         if w.reporter:
             w.reporter.add_step(loss, batch["input_ids"].numel())
         # Step 1 too, so the first step shows at once; then every N steps, off the hot path.
-        if (pos.step == 1 or pos.step % w.spec.progress_every_steps == 0) and stop_requested(w, pos.step, pos.epoch):
+        stop = (pos.step == 1 or pos.step % w.spec.progress_every_steps == 0) and stop_requested(w, pos.step,
+                                                                                                 pos.epoch)
+        # The first step of this process apart: it also starts the data pipeline.
+        w.timings.add("steps" if "first_step" in w.timings.phases else "first_step", time.perf_counter() - tick)
+        if stop:
             pos.loss_sum = loss_sum.item()
             return "stopped"
         if _every(cfg.eval_steps, pos.step) or _every(cfg.checkpoint_every_steps, pos.step):
@@ -120,6 +128,7 @@ def train_epoch(w: Worker, shard, shuffle_buffer: int) -> str:
                 return "patience"
             if not _every(cfg.eval_steps, pos.step):
                 report(w, {"epoch": pos.epoch, "step": pos.step}, checkpoint=True)
+        tick = time.perf_counter()
     pos.loss_sum = loss_sum.item()
     return "done"
 
@@ -130,26 +139,39 @@ def _every(n: Optional[int], step: int) -> bool:
 
 def test_selected_model(w: Worker, epoch: int, step: int) -> None:
     """The test split, scored once on the best validation model: final_metrics.json and the predictions."""
-    if w.rank == 0 and w.best_state is not None:
-        w.core.load_state_dict(w.best_state)
     if w.rank == 0:
+        started = time.perf_counter()
+        if w.best_state is not None:
+            w.core.load_state_dict(w.best_state)
         w.reporter.push(epoch=epoch, step=step, lr=w.scheduler.get_last_lr()[0], phase="testing")
         best = w.selection.best or {"epoch": epoch, "step": step}
         entry = evaluate(w, ray.train.get_dataset_shard("test"), "test", best["epoch"], best["step"], True, None)
         entry["selected"] = w.selection.describe() if w.selection.best else None
         atomic_write_json(Path(w.spec.results_dir) / "final_metrics.json", entry)
+        w.timings.add("test", time.perf_counter() - started)
     report(w, {"epoch": epoch, "step": step}, checkpoint=not agree(w, w.checkpointed), best=True)
 
 
 def train_loop_per_worker(loop: dict) -> None:
+    timings = Timings()
+    timings.mark("loop_started")
     spec = TrainingSpec(**loop["spec"])
     lower_priority(spec.yield_cpu_to_api)
     torch.set_num_threads(loop["torch_threads"])
-    w = setup(loop)
+    with timings.phase("setup"):
+        w = setup(loop)
+        w.timings = timings
+        resumed = resume(w)
+    _train(w, spec, resumed, loop["shuffle_buffer"])
+    if w.rank == 0:  # the job adds what surrounds the loop (run.py)
+        timings.mark("loop_ended")
+        timings.write(Path(spec.results_dir))
+
+
+def _train(w: Worker, spec: TrainingSpec, resumed: bool, shuffle_buffer: int) -> None:
     cfg, pos = spec.config, w.position
     train_shard = ray.train.get_dataset_shard("train")
-    if resume(w):
-        pos = w.position
+    if resumed:
         if w.reporter:
             w.reporter.resumed(pos.restarts, pos.step)
     elif cfg.init_eval:
@@ -159,7 +181,7 @@ def train_loop_per_worker(loop: dict) -> None:
     epoch = pos.epoch
     while pos.epoch <= spec.hyper.epochs:
         epoch = pos.epoch
-        ended = train_epoch(w, train_shard, loop["shuffle_buffer"])
+        ended = train_epoch(w, train_shard, shuffle_buffer)
         if ended == "stopped":  # a checkpoint to resume from; the model offered stays the best so far, or,
             # without validation (or none yet), the weights so far
             keep_best = spec.validation and agree(w, w.checkpointed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,7 @@ from ray.train.torch import TorchTrainer
 
 from train_jobs.data.preprocess import read_split, read_split_tables
 from train_jobs.data.validation import carve
-from train_jobs.files import read_json
+from train_jobs.files import atomic_write_json, read_json
 from train_jobs.results.archives import build_model_archive, build_results, kept_checkpoint
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.loop import train_loop_per_worker
@@ -20,10 +21,16 @@ from train_jobs.training.resource_wait import OnWaiting, wait_for_workers
 from train_jobs.training.scaling import worker_plan
 from train_jobs.training.search import OnTrials, adopt_best_trial, best_checkpoint, run_search
 from train_jobs.training.selection import SCORE
+from train_jobs.training.timings import FILE as TIMINGS_FILE
+from train_jobs.training.timings import Timings, breakdown, read_worker_timings
 from train_jobs.training.tracking import track
 from train_jobs.training.worker import loop_config
 
 SHUFFLE_BUFFER = 10_000
+# How often Ray Train's controller polls the workers (its default: 2 s). Each poll also takes the workers' latest
+# report, so a second report within one interval, and the end of the run, waited for the next poll: about 3 s of
+# every run. Read from the environment of the process that calls fit() (this job actor's own) and passed on.
+POLL_ENV, POLL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5"
 
 
 def scaling_for(spec: TrainingSpec) -> tuple[ScalingConfig, int]:
@@ -57,9 +64,10 @@ def training_datasets(spec: TrainingSpec) -> dict[str, ray.data.Dataset]:
 
 
 def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: ScalingConfig,
-            threads: int) -> tuple[Optional[Path], bool]:
+            threads: int, timings: Timings) -> tuple[Optional[Path], bool]:
     """One Ray Train run; returns the checkpoint kept (the best on validation) and whether a stop ended it."""
     storage = Path(spec.storage_path)
+    timings.mark("fit_started")
     result = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config(spec, sink, threads, SHUFFLE_BUFFER),
@@ -74,8 +82,11 @@ def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: Sca
             failure_config=FailureConfig(max_failures=spec.config.max_failures),
         ),
         datasets=datasets,
-        dataset_config=DataConfig(datasets_to_split=["train"]),
+        # One worker reads all of train itself: a streaming split starts a coordinator actor (a process of its
+        # own) before the first batch, to split nothing.
+        dataset_config=DataConfig(datasets_to_split=["train"] if scaling.num_workers > 1 else []),
     ).fit()
+    timings.mark("fit_ended")
     return kept_checkpoint(storage), bool(result.metrics and result.metrics.get("stopped"))
 
 
@@ -85,12 +96,16 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
     to `on_trials` and a wait for resources to `on_waiting`; returns the run's outcome (paths, metrics).
 
     Raises ResourceWaitTimeout when the workers' resources are not free within `resource_wait_timeout_s`."""
+    timings = Timings()
+    timings.mark("began")
+    os.environ.setdefault(POLL_ENV, POLL_S)  # a value the server was started with wins
     results_dir = Path(spec.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    scaling, threads = scaling_for(spec)
-    # First: building the datasets runs Ray tasks too, which would wait for the same CPUs without a word.
-    wait_for_workers(scaling.resources_per_worker, scaling.num_workers, spec.resource_wait_timeout_s, on_waiting)
-    datasets = training_datasets(spec)
+    with timings.phase("datasets"):
+        scaling, threads = scaling_for(spec)
+        # First: building the datasets runs Ray tasks too, which would wait for the same CPUs without a word.
+        wait_for_workers(scaling.resources_per_worker, scaling.num_workers, spec.resource_wait_timeout_s, on_waiting)
+        datasets = training_datasets(spec)
     config = spec.archived_config()
     if spec.config.search:
         trial_dir, stopped = run_search(spec, sink, on_trials, datasets, scaling, threads, SHUFFLE_BUFFER)
@@ -100,13 +115,19 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
             config = {**(read_json(checkpoint / "training_config.json") if checkpoint else config),
                       "search": spec.config.search.model_dump()}
     else:
-        checkpoint, stopped = fit_one(spec, sink, datasets, scaling, threads)
+        checkpoint, stopped = fit_one(spec, sink, datasets, scaling, threads, timings)
+    worker_timings = read_worker_timings(results_dir)  # rank 0's (a search's: the best trial's, adopted)
     outcome: dict = {"final_metrics": read_json(results_dir / "final_metrics.json"),
                      "resumable": stopped and checkpoint is not None and not spec.config.search}
     if checkpoint is not None:
         outcome["model_dir"] = str(checkpoint)
-        outcome["model_archive"] = str(build_model_archive(checkpoint, Path(spec.model_archive)))
-    outcome["results_archive"] = str(build_results(results_dir, config, spec.dataset, Path(spec.results_archive),
-                                                   stopped))
+        with timings.phase("model_archive"):
+            outcome["model_archive"] = str(build_model_archive(checkpoint, Path(spec.model_archive)))
+    # In the results: every phase but the results archive's own.
+    atomic_write_json(results_dir / TIMINGS_FILE, breakdown(timings, worker_timings))
+    with timings.phase("results"):
+        outcome["results_archive"] = str(build_results(results_dir, config, spec.dataset,
+                                                       Path(spec.results_archive), stopped))
     outcome["tracking"] = track(spec, outcome)
+    outcome["timings"] = breakdown(timings, worker_timings)
     return outcome

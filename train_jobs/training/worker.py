@@ -8,13 +8,6 @@ from typing import Any, Optional
 import ray.train
 import ray.train.torch
 import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    get_linear_schedule_with_warmup,
-    set_seed,
-)
 
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.collate import PadCollate
@@ -22,6 +15,7 @@ from train_jobs.training.hyperparams import steps_per_epoch
 from train_jobs.training.precision import autocast_dtype
 from train_jobs.training.progress import ProgressReporter
 from train_jobs.training.selection import Selection
+from train_jobs.training.timings import Timings
 
 
 def loop_config(spec: TrainingSpec, sink: TrainingSink, torch_threads: int, shuffle_buffer: int) -> dict:
@@ -78,9 +72,20 @@ class Worker:
     checkpointed: bool = False
     last_eval_step: int = -1
     position: Position = field(default_factory=Position)
+    timings: Timings = field(default_factory=Timings)  # rank 0's phases, for results/timings.json
 
 
 def setup(loop: dict) -> Worker:
+    # Imported here, in the worker: the job actor imports this module for loop_config before it starts the
+    # workers, and transformers would add about half a second to every run's start-up there.
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        get_linear_schedule_with_warmup,
+        set_seed,
+    )
+
     spec = TrainingSpec(**loop["spec"])
     cfg, hp = spec.config, spec.hyper
     ctx = ray.train.get_context()

@@ -54,13 +54,14 @@ def test_a_run_shows_its_config_metrics_and_events(h):
     evaluate(h, spec.run_id, 4, 0.8)
     live = h.machine.get_run(key, spec.run_id)
     assert live["status"] == "running" and len(live["history"]) == 2 and live["live"]["step"] == 4
-    h.machine.finish_training(spec.run_id, outcome(spec))
+    h.machine.finish_training(spec.run_id, {**outcome(spec), "timings": {"steps_s": 1.5}})
     run = h.machine.get_run(key, spec.run_id)
     assert run["config"] == h.record.config.model_dump()
     assert run["hyperparameters"] == h.record.training.hyperparameters
     assert run["final_metrics"] == {"accuracy": 0.75}
     assert run["selected"] == {"metric": "accuracy", "value": 0.8, "split": "validation"}
     assert run["artifacts"]["model_dir"] == outcome(spec)["model_dir"]
+    assert run["timings"] == {"steps_s": 1.5}  # where the run's time went, kept with it
     kinds = [e["kind"] for e in run["events"]]
     assert kinds == ["state", "evaluation", "evaluation", "state"]
     assert run["events"][-1]["data"] == {"status": "done"}
