@@ -15,6 +15,13 @@ metrics (plus any --set), then reports the final metrics and the time from
 | sst2   | SST-2                                  | 4,000      | dev         |
 | banking77 | BANKING77 (77 intents)              | all 10,003 | test        |
 | wnut17 | WNUT-17 (token classification)         | all        | test        |
+| sst2-rare | SST-2, one positive row in eight (built here) | 4,000 | dev, one positive in eight |
+
+sst2-rare is not in the default run: it compares model selection on imbalanced labels,
+
+    .venv/bin/python bench/quality.py --only sst2-rare --json bench/results/quality-sst2-rare-auto.json
+    .venv/bin/python bench/quality.py --only sst2-rare --set 'metric_for_best_model="accuracy"' \
+        --json bench/results/quality-sst2-rare-accuracy.json
 """
 
 from __future__ import annotations
@@ -36,7 +43,31 @@ DATASETS = {
     "sst2": ("sst2/train.csv", "sst2/dev.csv", 4000, "sequence_classification", ["accuracy", "f1"]),
     "banking77": ("banking77/train.csv", "banking77/test.csv", 0, "sequence_classification", ["accuracy", "f1_macro"]),
     "wnut17": ("wnut17/train.jsonl", "wnut17/test.jsonl", 0, "token_classification", ["f1", "precision", "recall"]),
+    # f1 is the positive label's, the rare one's
+    "sst2-rare": ("sst2/train.csv", "sst2/dev.csv", 4000, "sequence_classification", ["accuracy", "f1", "f1_macro"]),
 }
+DEFAULT_RUN = ("sample", "stsb", "sst2", "banking77", "wnut17")
+RARE = {"sst2-rare": ("1", 8)}  # name: (the label made rare, one row in this many)
+
+
+def rare_label(src: Path, dest: Path, rows: int, label: str, one_in: int) -> Path:
+    """`rows` records (0: every record of the other labels) of which one in `one_in` has `label`: the first of
+    each kind, in file order."""
+    import csv
+
+    with open(src, newline="") as f:
+        records = list(csv.DictReader(f))
+    others = rows - rows // one_in if rows else sum(r["label"] != label for r in records)
+    room = {False: others, True: others // (one_in - 1)}  # how many more of each kind to take
+    with open(dest, "w", newline="") as out:
+        writer = csv.DictWriter(out, list(records[0]))
+        writer.writeheader()
+        for r in records:
+            rare = r["label"] == label
+            if room[rare]:
+                room[rare] -= 1
+                writer.writerow(r)
+    return dest
 
 
 def score_outside(model_dir: Path, held_out: Path, task: str) -> dict:
@@ -82,7 +113,11 @@ def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | N
     rows = default_rows if rows is None else rows
     train, test = data / train, data / test
     client = server.client(timeout=600)
-    subset = head(train, tmp / f"{name}-{train.name}", rows)
+    if name in RARE:
+        subset = rare_label(train, tmp / f"{name}-{train.name}", rows, *RARE[name])
+        test = rare_label(test, tmp / f"{name}-{test.name}", 0, *RARE[name])
+    else:
+        subset = head(train, tmp / f"{name}-{train.name}", rows)
     if spread > 1:
         subset = every(subset, tmp / f"{name}-every-{spread}-{train.name}", spread)
     _, final, took = train_through_api(client, subset, test, task_type=task, eval_metrics=metrics, **extra)
@@ -103,7 +138,7 @@ def run_one(server, tmp: Path, data: Path, name: str, extra: dict, rows: int | N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--only", default=",".join(DATASETS), help="comma-separated names from the table")
+    parser.add_argument("--only", default=",".join(DEFAULT_RUN), help="comma-separated names from the table")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                         help="a training setting for every run, e.g. --set learning_rate=1e-4")
     parser.add_argument("--rows", type=int, help="train rows for every dataset (0: all), instead of the table's")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from train_jobs.metric_names import DEFAULT_METRICS, LOWER_IS_BETTER, TASK_METRIC_NAMES
+from train_jobs.metric_names import DEFAULT_METRICS, TASK_METRIC_NAMES
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TaskType = Literal["sequence_classification", "regression", "token_classification"]
@@ -120,9 +120,11 @@ class TrainingConfigParams(BaseModel):
     validation_split: float = Field(
         0.1, ge=0, le=0.5, description="Share of train held out for validation when no validation_file is "
         "uploaded (stratified for classification, at least 50 rows where train allows); 0 turns selection off.")
-    metric_for_best_model: Optional[str] = Field(
-        None, description="The validation metric that picks the model kept; default: the first eval_metrics "
-        "entry. Loss-like metrics (mse, rmse, mae) are minimised, the others maximised.")
+    metric_for_best_model: Union[str, None] = Field(
+        "auto", description="The validation metric that picks the model kept. \"auto\": the first eval_metrics "
+        "entry, except that accuracy gives way to f1_macro when train's labels are imbalanced (see the README's "
+        "Model selection); null: the first eval_metrics entry. Loss-like metrics (mse, rmse, mae) are minimised, "
+        "the others maximised.")
     early_stopping_patience: Union[Annotated[int, Field(ge=1)], Auto, None] = Field(
         "auto", description="Stop after this many evaluations without improvement; null: never. \"auto\": 3 "
         "when epochs is auto, never when you set epochs.")
@@ -156,16 +158,7 @@ class TrainingConfigParams(BaseModel):
             )
         if not self.eval_metrics:
             raise ValueError(f"eval_metrics is empty; choose from {sorted(known)}")
-        if self.metric_for_best_model is not None and self.metric_for_best_model not in known:
+        if self.metric_for_best_model not in (None, "auto", *known):
             raise ValueError(f"unknown metric_for_best_model {self.metric_for_best_model!r} for task_type "
-                             f"{self.task_type!r}; choose from {sorted(known)}")
+                             f"{self.task_type!r}; choose from {sorted(known)}, or \"auto\"")
         return self
-
-    @property
-    def best_metric(self) -> str:
-        """The metric that selects the model: `metric_for_best_model`, else the first of `eval_metrics`."""
-        return self.metric_for_best_model or self.eval_metrics[0]
-
-    @property
-    def best_metric_minimised(self) -> bool:
-        return self.best_metric in LOWER_IS_BETTER

@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict
 
 from train_jobs.config import TrainingConfigParams
+from train_jobs.metric_names import LOWER_IS_BETTER
 
 # A job's progress: (fraction done, what it is doing).
 OnProgress = Callable[[float, str], None]
@@ -36,6 +37,7 @@ class Hyperparameters(Spec):
     learning_rate: float
     warmup_ratio: float
     early_stopping_patience: Optional[int]
+    metric_for_best_model: str  # the validation metric that selects the model kept
     train_rows: int  # after the validation rows are held out
     validation_rows: int  # held out of train (0: a validation file, or no validation)
     steps_per_epoch: int
@@ -103,10 +105,19 @@ class TrainingSpec(Spec):
         return self.cache["text_columns"]
 
     @property
+    def best_metric(self) -> str:
+        """The metric that selects the model, "auto" resolved."""
+        return self.hyper.metric_for_best_model
+
+    @property
+    def best_metric_minimised(self) -> bool:
+        return self.best_metric in LOWER_IS_BETTER
+
+    @property
     def scored_metrics(self) -> list[str]:
         """What each evaluation computes: `eval_metrics`, and the metric that selects the model."""
         names = list(self.config.eval_metrics)
-        return names if self.config.best_metric in names else [*names, self.config.best_metric]
+        return names if self.best_metric in names else [*names, self.best_metric]
 
     @property
     def validation(self) -> bool:

@@ -172,6 +172,8 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
     hp = client.get_parameters()["resolved"]  # the "auto" fields, resolved for this data and model
     held = f"{hp['validation_rows']} train rows held out for validation" if hp["validation_rows"] else (
         "validation file" if "validation" in dataset else "no validation")
+    if hp["validation_rows"] or "validation" in dataset:
+        held += f", the best by {hp['metric_for_best_model']} kept"
     print(f"model {config['model']}: up to {hp['epochs']} epochs, batch {hp['batch_size']}, lr {hp['learning_rate']:g}, "
           f"warm-up {hp['warmup_ratio']:g}; {held}; auto: {', '.join(hp['auto']) or 'none'}")
 

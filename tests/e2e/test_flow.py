@@ -65,6 +65,7 @@ def test_training_reports_live_progress_and_history(trained):
     assert set(METRICS) <= set(final["metrics"]) and final["metrics"]["split"] == "test"
     hp = final["training"]["hyperparameters"]
     assert (hp["train_rows"], hp["validation_rows"], hp["epochs"], hp["warmup_ratio"]) == (128, 32, 2, 0.1)
+    assert hp["metric_for_best_model"] == "accuracy" and "metric_for_best_model" in hp["auto"]  # balanced labels
 
 
 def test_the_model_kept_is_the_best_on_validation_and_test_scores_it_once(trained):

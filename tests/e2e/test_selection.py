@@ -22,6 +22,7 @@ def test_a_validation_file_selects_the_model_and_patience_stops_early(server, tm
     assert dataset["validation"]["rows"] == 30
     resolved = client.get_parameters()["resolved"]
     assert (resolved["train_rows"], resolved["validation_rows"], resolved["epochs"]) == (160, 0, 25)
+    assert resolved["metric_for_best_model"] == "f1" and "metric_for_best_model" not in resolved["auto"]
     client.preprocess()
     assert client.wait_preprocessed()["preprocess"]["cache"]["rows"] == {"train": 160, "test": 40, "validation": 30}
     client.start_training()
@@ -47,6 +48,25 @@ def test_no_validation_split_evaluates_test_and_keeps_the_last_model(server, tmp
     final = client.wait_trained(poll_s=0.5)
     assert [e["split"] for e in final["history"]] == ["test", "test"]
     assert final["metrics"]["epoch"] == 2 and final["metrics"]["accuracy"] == final["history"][-1]["accuracy"]
+
+
+def test_auto_selects_imbalanced_labels_on_macro_f1_and_get_parameters_says_so(server, tmp_path):
+    client = new_session(server)
+    client.set_parameters(model=TINY_MODEL)
+    rows = sentiment_rows(400, seed=3)
+    rare = [r for r in rows if r[1] == "neg"][:350] + [r for r in rows if r[1] == "pos"][:50]  # one row in eight
+    train = write_csv(tmp_path / "rare.csv", ["text", "label"], rare)
+    test = write_csv(tmp_path / "test.csv", ["text", "label"], rows[:20])
+    client.upload_dataset(train, test)
+    params = client.get_parameters()
+    resolved = params["resolved"]
+    assert params["config"]["metric_for_best_model"] == "auto"
+    assert resolved["metric_for_best_model"] == "f1_macro" and "metric_for_best_model" in resolved["auto"]
+    client.set_parameters(metric_for_best_model="accuracy")
+    assert client.get_parameters()["resolved"]["metric_for_best_model"] == "accuracy"
+    client.upload_dataset(*sentiment_files(tmp_path))  # about as many of each
+    client.set_parameters(metric_for_best_model="auto")
+    assert client.get_parameters()["resolved"]["metric_for_best_model"] == "accuracy"
 
 
 def test_a_validation_label_unseen_in_train_is_refused_and_changes_nothing(server, tmp_path):

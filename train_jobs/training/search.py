@@ -24,7 +24,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from train_jobs.files import atomic_write_csv, read_json
 from train_jobs.models.lookup import parameter_count
 from train_jobs.specs import TrainingSink, TrainingSpec
-from train_jobs.training.hyperparams import resolve
+from train_jobs.training.hyperparams import label_imbalance, resolve
 from train_jobs.training.loop import train_loop_per_worker
 from train_jobs.training.selection import BEST, SCORE
 from train_jobs.training.worker import loop_config
@@ -47,7 +47,8 @@ def trial_spec(spec: TrainingSpec, sampled: dict, trial_dir: Path) -> TrainingSp
     """The run's spec with the sampled values set, "auto" resolved again for them, and the trial's own folders."""
     config = spec.config.model_copy(update={**sampled, "search": None})
     hyper = resolve(config, spec.hyper.train_rows, spec.hyper.validation_rows, spec.validation,
-                    parameter_count(Path(spec.model_dir)), labels=len(spec.labels))
+                    parameter_count(Path(spec.model_dir)), labels=len(spec.labels),
+                    imbalance=label_imbalance(spec.dataset))
     return spec.model_copy(update={"config": config, "hyper": hyper, "storage_path": str(trial_dir / "train"),
                                    "results_dir": str(trial_dir / "results")})
 
@@ -109,7 +110,7 @@ class TrialTable(tune.Callback):
         row = self.rows.setdefault(trial.trial_id, {"trial": trial.trial_id, "config": trial.config, "evaluations": 0})
         if result and BEST in result:
             best = result[BEST]
-            row["best"] = None if best <= -1e29 else (-best if self.spec.config.best_metric_minimised else best)
+            row["best"] = None if best <= -1e29 else (-best if self.spec.best_metric_minimised else best)
             row["evaluations"] = result.get("training_iteration", row["evaluations"])
         row["state"] = state or trial.status
         self.on_trials(sorted(self.rows.values(), key=lambda r: r["trial"]))
@@ -173,7 +174,7 @@ def run_search(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials, data
               and (Path(spec.search_dir) / r["trial"] / "results" / "final_metrics.json").is_file()]
     if not scored:
         return None, stop.stopped
-    sign = -1 if spec.config.best_metric_minimised else 1
+    sign = -1 if spec.best_metric_minimised else 1
     best = max(sorted(scored, key=lambda r: r["trial"]), key=lambda r: sign * r["best"])  # a tie: the first trial
     return Path(spec.search_dir) / best["trial"], stop.stopped
 
@@ -182,7 +183,7 @@ def write_trials(results_dir: Path, rows: list[dict], spec: TrainingSpec) -> Non
     """trials.csv and trials.png in the results: every trial's sampled values, state and best validation score."""
     results_dir.mkdir(parents=True, exist_ok=True)
     names = sorted({k for r in rows for k in r["config"]})
-    metric = f"best_{spec.config.best_metric}"
+    metric = f"best_{spec.best_metric}"
     atomic_write_csv(results_dir / "trials.csv", ["trial", *names, "state", "evaluations", metric],
                      ([r["trial"], *(r["config"].get(n) for n in names), r["state"], r["evaluations"], r.get("best")]
                       for r in sorted(rows, key=lambda r: r["trial"])))

@@ -106,7 +106,7 @@ def setup(loop: dict) -> Worker:
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps)
     reporter = (ProgressReporter(loop["sink"], total_steps, hp.batch_size, str(device), world,
                                  precision="bf16" if amp else "fp32") if rank == 0 else None)
-    selection = Selection(cfg.best_metric, cfg.best_metric_minimised, hp.early_stopping_patience)
+    selection = Selection(spec.best_metric, spec.best_metric_minimised, hp.early_stopping_patience)
     return Worker(spec, rank, world, device, amp, tokenizer, model, core, optimizer, scheduler,
                   PadCollate(tokenizer.pad_token_id or 0), reporter,
                   ray.train.get_dataset_shard("validation" if spec.validation else "test"), selection)

@@ -24,7 +24,7 @@ DEFAULTS = {
     "warmup_ratio": "auto",
     "early_stopping_patience": "auto",
     "validation_split": 0.1,
-    "metric_for_best_model": None,
+    "metric_for_best_model": "auto",
     "eval_steps": None,
     "seed": 42,
     "init_eval": False,
@@ -112,11 +112,15 @@ def test_known_metrics_accepted(metrics):
     assert TrainingConfigParams(eval_metrics=metrics).eval_metrics == metrics
 
 
-def test_best_metric_defaults_to_the_first_eval_metric_and_loss_like_ones_are_minimised():
-    assert TrainingConfigParams(eval_metrics=["f1", "accuracy"]).best_metric == "f1"
-    cfg = TrainingConfigParams(task_type="regression", eval_metrics=["pearson"], metric_for_best_model="rmse")
-    assert cfg.best_metric == "rmse" and cfg.best_metric_minimised
-    assert TrainingConfigParams(task_type="regression").best_metric_minimised  # mse by default
+@pytest.mark.parametrize("value", ["auto", None, "f1_macro", "accuracy", "roc_auc"])
+def test_metric_for_best_model_takes_auto_null_or_a_metric_of_the_task(value):
+    assert TrainingConfigParams(metric_for_best_model=value).metric_for_best_model == value
+
+
+def test_an_unknown_metric_for_best_model_names_auto_among_the_choices():
+    with pytest.raises(ValidationError) as info:
+        TrainingConfigParams(metric_for_best_model="bleu")
+    assert "'bleu'" in str(info.value) and '"auto"' in str(info.value) and "'f1_macro'" in str(info.value)
 
 
 # --- TrainingConfigUpdate --------------------------------------------------------------------------

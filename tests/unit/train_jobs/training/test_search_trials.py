@@ -17,10 +17,10 @@ from train_jobs.training.selection import BEST, NONE_YET
 DATASET = {"train": {"rows": 607}, "test": {"rows": 200}, "labels": ["a", "b"]}
 
 
-def spec(tmp_path: Path, **config) -> TrainingSpec:
+def spec(tmp_path: Path, dataset: dict = DATASET, **config) -> TrainingSpec:
     cfg = TrainingConfigParams(**config)
-    return TrainingSpec(run_id="r", config=cfg, dataset=DATASET, cache={"rows": {"train": 607}, "text_columns": ["text"]},
-                        hyper=plan(cfg, DATASET, bundled_model_dir()), model_dir=str(bundled_model_dir()),
+    return TrainingSpec(run_id="r", config=cfg, dataset=dataset, cache={"rows": {"train": 607}, "text_columns": ["text"]},
+                        hyper=plan(cfg, dataset, bundled_model_dir()), model_dir=str(bundled_model_dir()),
                         storage_path=str(tmp_path / "r"), results_dir=str(tmp_path / "results"),
                         model_archive="m", results_archive="r", search_dir=str(tmp_path / "search"))
 
@@ -44,6 +44,14 @@ def test_a_trial_spec_sets_the_sample_resolves_auto_again_and_has_its_own_folder
     assert t.hyper.steps_per_epoch == 18  # 546 rows in batches of 32, not the 16 "auto" gave the run
     assert t.results_dir == str(tmp_path / "search" / "t1" / "results")
     assert t.storage_path == str(tmp_path / "search" / "t1" / "train")
+
+
+def test_a_trial_selects_on_the_runs_resolved_metric(tmp_path):
+    rare = {**DATASET, "train": {"rows": 607, "label_counts": {"a": 540, "b": 67}}}  # one row in nine
+    s = spec(tmp_path, rare, search={"trials": 3})
+    t = trial_spec(s, {"learning_rate": 3e-4}, tmp_path / "search" / "t1")
+    assert s.best_metric == t.best_metric == t.hyper.metric_for_best_model == "f1_macro"
+    assert not t.best_metric_minimised
 
 
 def test_the_trial_table_reports_each_trial_with_its_best_score(tmp_path):
