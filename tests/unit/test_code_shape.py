@@ -53,3 +53,19 @@ def test_test_modules_have_unique_names():
     """pytest imports test modules by their base name (no packages under tests/): two alike fail collection."""
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+def test_the_readme_layout_names_every_module():
+    """README's Layout lists each module under its package, so a new module is placed there when it is added."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    sections, current = {}, None
+    for line in block.splitlines():
+        if line and not line[0].isspace():  # a top-level folder starts its section
+            current = line.split("/", 1)[0]
+        sections.setdefault(current, []).append(line)
+    missing = [str(p.relative_to(ROOT)) for p in SOURCES if p.name not in ("__init__.py", "__main__.py")
+               and not re.search(rf"\b{re.escape(p.name)}\b", "\n".join(sections.get(p.relative_to(ROOT).parts[0], [])))]
+    assert not missing, f"README.md's Layout does not name {missing}"
