@@ -89,18 +89,43 @@ def prepared_session(server, tmp_path, files, **config) -> TrainingModuleClient:
 
 @contextlib.contextmanager
 def small_disk(path: Path, size: str = "4m"):
-    """A tmpfs of `size` mounted at `path`, for a real full disk (ENOSPC); unmounted after. Mounting needs
-    root (or CAP_SYS_ADMIN): elsewhere the test is skipped, saying so."""
+    """A tmpfs of `size` at `path`, for a real full disk (ENOSPC); gone after. Mounted at `path` where mounting is
+    permitted (root, CAP_SYS_ADMIN); elsewhere in a user and mount namespace of its own (unprivileged user
+    namespaces, as rootless containers use), held by a sleeping process and reached through its /proc/PID/root:
+    then the path yielded is that one. Skipped, naming both refusals, where neither is permitted."""
     path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
                           text=True)
-    if done.returncode != 0:
-        pytest.skip(f"a full disk needs a small tmpfs, and `mount -t tmpfs` is not permitted here "
-                    f"({done.stderr.strip() or done.returncode}); run as root to include this test")
+    if done.returncode == 0:
+        try:
+            yield path
+        finally:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        return
+    refused = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+    with _namespaced_tmpfs(path, size, refused) as seen:
+        yield seen
+
+
+@contextlib.contextmanager
+def _namespaced_tmpfs(path: Path, size: str, refused: str):
+    holder = 'mount -t tmpfs -o size="$1" tmpfs "$2" && echo mounted && exec sleep infinity'
     try:
-        yield path
+        proc = subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", holder, "sh", size,
+                                 str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError as e:  # no util-linux
+        proc, why = None, str(e)
+    try:
+        if proc is None or proc.stdout.readline().strip() != "mounted":
+            why = (proc.communicate(timeout=10)[1].strip().splitlines() or ["no mount"])[0] if proc else why
+            pytest.skip(f"a full disk needs a small tmpfs: `mount -t tmpfs` is not permitted here ({refused}), nor is "
+                        f"one in an unprivileged user namespace (`unshare --user --mount`: {why}); run as root, or "
+                        f"allow user namespaces (sysctl user.max_user_namespaces > 0), to include this test")
+        yield Path(f"/proc/{proc.pid}/root") / path.relative_to(path.anchor)
     finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # the namespace, and its tmpfs, end with their last process
+            proc.wait()
 
 
 def fill(disk: Path, leave: int = 0) -> Path:
@@ -114,6 +139,17 @@ def fill(disk: Path, leave: int = 0) -> Path:
             if e.errno != errno.ENOSPC:
                 raise
     return filler
+
+
+def server_processes(server, marker: str) -> set[int]:
+    """PIDs of the processes under the server whose command line holds `marker`: Ray titles an actor's process
+    `ray::<Class>` (`ray::<Class>.<method>` while it runs one), so `"ray::TrainingJob"` finds the job actors."""
+    pids = set()
+    for process in psutil.Process(server.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a process that ended meanwhile
+            if marker in " ".join(process.cmdline()):
+                pids.add(process.pid)
+    return pids
 
 
 def driver_on_server_ray(server) -> tuple[str, dict]:
