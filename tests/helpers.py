@@ -87,6 +87,50 @@ def prepared_session(server, tmp_path, files, **config) -> TrainingModuleClient:
     return client
 
 
+def trained_session(server, files, **config) -> TrainingModuleClient:
+    """A new session trained on `files`: the tiny model, 1 epoch, batch 16, unless `config` says otherwise."""
+    from conftest import TINY_MODEL
+
+    client = new_session(server)
+    client.set_parameters(**{"model": TINY_MODEL, "epochs": 1, "batch_size": 16, "learning_rate": 1e-3, **config})
+    client.upload_dataset(*files)
+    client.preprocess()
+    client.wait_preprocessed()
+    client.start_training()
+    assert client.wait_trained(poll_s=0.5)["state"] == "trained"
+    return client
+
+
+class SharedSessions:
+    """Trained sessions shared by the tests of several modules, so that each is trained once, not once per module.
+
+    The server holds one session at a time: a kept session is handed out again only while it is still the
+    server's session and still trained (no test since started another, changed its config or dataset, or began
+    a new run); otherwise it is built again. It is handed out with no deployment (one left by the last user is
+    taken down, and its replica processes waited out), so each user starts from the same state. Users may
+    deploy, predict and download; a test that changes the session ends the sharing, which only costs the next
+    user a new training.
+    """
+
+    def __init__(self, server):
+        self.server = server
+        self._kept: dict[str, tuple] = {}  # name -> (session_id, what build returned)
+
+    def get(self, name: str, build):
+        """What `build()` returned for `name` (a client first, then anything else), built again if it was lost."""
+        kept = self._kept.get(name)
+        params = self.server.client().get_parameters() if kept else {}
+        if not kept or params.get("session_id") != kept[0] or params.get("state") != "trained":
+            built = build()
+            client = built[0] if isinstance(built, tuple) else built
+            kept = self._kept[name] = (client.get_parameters()["session_id"], built)
+        client = kept[1][0] if isinstance(kept[1], tuple) else kept[1]
+        if client.deployment()["deployment"]["state"] != "none":
+            client.undeploy()
+        wait_for(lambda: not server_processes(self.server, "ServeReplica:model-"), 60, "the model replicas to end")
+        return kept[1]
+
+
 @contextlib.contextmanager
 def small_disk(path: Path, size: str = "4m"):
     """A tmpfs of `size` at `path`, for a real full disk (ENOSPC); gone after. Mounted at `path` where mounting is
