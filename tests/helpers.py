@@ -116,11 +116,19 @@ class SharedSessions:
         self.server = server
         self._kept: dict[str, tuple] = {}  # name -> (session_id, what build returned)
 
+    def _current(self) -> tuple:
+        """(session_id, state) of the server's session; () when it has none."""
+        with self.server.client() as client:
+            try:
+                params = client.get_parameters()
+            except TrainingModuleError:
+                return ()
+        return params.get("session_id"), params.get("state")
+
     def get(self, name: str, build):
         """What `build()` returned for `name` (a client first, then anything else), built again if it was lost."""
         kept = self._kept.get(name)
-        params = self.server.client().get_parameters() if kept else {}
-        if not kept or params.get("session_id") != kept[0] or params.get("state") != "trained":
+        if not kept or self._current() != (kept[0], "trained"):
             built = build()
             client = built[0] if isinstance(built, tuple) else built
             kept = self._kept[name] = (client.get_parameters()["session_id"], built)
