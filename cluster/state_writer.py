@@ -30,6 +30,8 @@ class LatestWriter:
         self._pending: tuple[int, Optional[bytes]] | None = None
         self._version = 0
         self._written = 0
+        self._submitted = 0  # the newest version handed to `submit`
+        self._handled = 0  # the newest submitted version the background thread has written or dropped
         threading.Thread(target=self._run, name=f"writer:{path.name}", daemon=True).start()
 
     def write(self, data: Optional[bytes]) -> None:
@@ -45,8 +47,14 @@ class LatestWriter:
         """Queue `data` for the background thread."""
         with self._cond:
             self._version += 1
+            self._submitted = self._version
             self._pending = (self._version, data)
             self._cond.notify_all()
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every snapshot submitted so far is written or dropped; False if `timeout` ran out first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._handled >= self._submitted, timeout)
 
     def _store(self, data: Optional[bytes]) -> None:
         if data is None:
@@ -61,10 +69,12 @@ class LatestWriter:
                 version, data = self._pending
                 self._pending = None
             with self._disk:
-                if version < self._written:
-                    continue  # a state change written since holds everything this snapshot did
-                try:
-                    self._store(data)
-                    self._written = version
-                except Exception:
-                    log.exception("could not write live progress to %s", self.path)
+                if version >= self._written:  # else a state change written since holds all this snapshot did
+                    try:
+                        self._store(data)
+                        self._written = version
+                    except Exception:
+                        log.exception("could not write live progress to %s", self.path)
+            with self._cond:
+                self._handled = version
+                self._cond.notify_all()

@@ -3,15 +3,21 @@
 # (when .venv's Python is the one they were recorded on; on another, pip resolves from pyproject's bounds).
 # Safe to re-run: when .venv/.installed records the same pyproject.toml, constraints.txt, TORCH_SPEC and
 # Python, it does nothing (no network). SETUP_FORCE=1 installs again anyway.
-# TORCH_SPEC picks the torch build: the default is the CPU build; for a GPU, e.g.
+# TORCH_SPEC picks the torch build. The default is the CPU build from PyTorch's CPU index (TORCH_CPU_INDEX),
+# named explicitly so that pip cannot pick a CUDA build from PyPI; where that index does not answer (a machine
+# that reaches only a PyPI mirror), torch==2.13.0 comes from pip's own configured indexes instead, and the
+# script says so. For a GPU, e.g.
 #   TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128" scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+TORCH_VERSION=2.13.0
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 STAMP=.venv/.installed
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-want=$({ cat pyproject.toml constraints.txt; echo "TORCH_SPEC=$TORCH_SPEC"; .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)
+# The stamp holds what was asked for (TORCH_SPEC, else the CPU index), so a re-run decides without the network.
+want=$({ cat pyproject.toml constraints.txt; echo "TORCH_SPEC=${TORCH_SPEC:-cpu from $TORCH_CPU_INDEX}"
+         .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)
 if [ "${SETUP_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     exit 0
 fi
@@ -22,6 +28,16 @@ constraints="-c constraints.txt"
 if [ "$current" != "$recorded" ]; then
     echo "setup.sh: constraints.txt was recorded on Python $recorded, .venv has $current: installing without it"
     constraints=""
+fi
+if [ -z "${TORCH_SPEC:-}" ]; then
+    if "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10).close()' \
+            "$TORCH_CPU_INDEX" 2>/dev/null; then
+        TORCH_SPEC="torch==$TORCH_VERSION --index-url $TORCH_CPU_INDEX"
+    else
+        echo "setup.sh: PyTorch's CPU index ($TORCH_CPU_INDEX) does not answer: installing torch==$TORCH_VERSION" \
+             "from pip's configured indexes (set TORCH_SPEC or TORCH_CPU_INDEX to choose the build)"
+        TORCH_SPEC="torch==$TORCH_VERSION"
+    fi
 fi
 # $constraints and $TORCH_SPEC stay unquoted: each may be several pip arguments.
 .venv/bin/python -m pip install -q $constraints --upgrade pip

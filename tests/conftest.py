@@ -18,6 +18,10 @@ MAX_UPLOAD_MB = 1
 # The end-to-end server runs with an API token (from the environment, as `serve run` users set it); every client
 # the tests make reads it from there too.
 API_TOKEN = "e2e-token-0123456789abcdef"
+# Serve's own shutdown on Ctrl-C takes about 50 s on 2 cores, most of it after the state that matters is on disk
+# (write-first), and every server the suite stops (restarts, its own servers, the end) waited for it: the tests'
+# servers get 10 s, then their process group is killed, as the fault tests kill processes anyway.
+os.environ.setdefault("TM_STOP_GRACE_S", "10")
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +44,45 @@ def server(storage_root, tmp_path_factory):
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def shared_sessions(server):
+    """Trained sessions kept across modules (helpers.SharedSessions): train once, reuse while still the server's."""
+    from helpers import SharedSessions
+
+    return SharedSessions(server)
+
+
+@pytest.fixture(scope="module")
+def trained_sentiment(server, shared_sessions, tmp_path_factory):
+    """(client, folder): a session trained on the sentiment sample in `folder` (train.csv, test.csv; the tiny
+    model, 1 epoch), with no deployment. Shared by every module that asks while no test replaced or changed it."""
+    from data import sentiment_files
+    from helpers import trained_session
+
+    def build():
+        folder = tmp_path_factory.mktemp("sentiment")
+        return trained_session(server, sentiment_files(folder)), folder
+
+    return shared_sessions.get("sentiment", build)
+
+
+# Fixtures whose trained session is shared across modules: the tests that use one run one after the other (where
+# the first of them stood), so that no other test replaces the session between them and it is trained once.
+SHARED_SESSION_FIXTURES = ("trained_sentiment",)
+
+
+def _run_sharers_together(items: list) -> list:
+    for name in SHARED_SESSION_FIXTURES:
+        users = [item for item in items if name in getattr(item, "fixturenames", ())]
+        if len(users) > 1:
+            rest = [item for item in items if name not in getattr(item, "fixturenames", ())]
+            at = items.index(users[0])  # no user stands before the first one
+            items = rest[:at] + users + rest[at:]
+    return items
+
+
 def pytest_collection_modifyitems(config, items):
+    items[:] = _run_sharers_together(items)
     starts_ray = (Path(__file__).parent / "e2e", Path(__file__).parent / "integration")
     # The multi-node test takes minutes more than the suite's budget on 2 cores: it runs when asked for by name.
     multinode = "multinode" in (config.option.markexpr or "")

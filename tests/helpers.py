@@ -88,20 +88,97 @@ def prepared_session(server, tmp_path, files, **config) -> TrainingModuleClient:
     return client
 
 
+def trained_session(server, files, **config) -> TrainingModuleClient:
+    """A new session trained on `files`: the tiny model, 1 epoch, batch 16, unless `config` says otherwise."""
+    from conftest import TINY_MODEL
+
+    client = new_session(server)
+    client.set_parameters(**{"model": TINY_MODEL, "epochs": 1, "batch_size": 16, "learning_rate": 1e-3, **config})
+    client.upload_dataset(*files)
+    client.preprocess()
+    client.wait_preprocessed()
+    client.start_training()
+    assert client.wait_trained(poll_s=0.5)["state"] == "trained"
+    return client
+
+
+class SharedSessions:
+    """Trained sessions shared by the tests of several modules, so that each is trained once, not once per module.
+
+    The server holds one session at a time: a kept session is handed out again only while it is still the
+    server's session and still trained (no test since started another, changed its config or dataset, or began
+    a new run); otherwise it is built again. It is handed out with no deployment (one left by the last user is
+    taken down, and its replica processes waited out), so each user starts from the same state. Users may
+    deploy, predict and download; a test that changes the session ends the sharing, which only costs the next
+    user a new training.
+    """
+
+    def __init__(self, server):
+        self.server = server
+        self._kept: dict[str, tuple] = {}  # name -> (session_id, what build returned)
+
+    def _current(self) -> tuple:
+        """(session_id, state) of the server's session; () when it has none."""
+        with self.server.client() as client:
+            try:
+                params = client.get_parameters()
+            except TrainingModuleError:
+                return ()
+        return params.get("session_id"), params.get("state")
+
+    def get(self, name: str, build):
+        """What `build()` returned for `name` (a client first, then anything else), built again if it was lost."""
+        kept = self._kept.get(name)
+        if not kept or self._current() != (kept[0], "trained"):
+            built = build()
+            client = built[0] if isinstance(built, tuple) else built
+            kept = self._kept[name] = (client.get_parameters()["session_id"], built)
+        client = kept[1][0] if isinstance(kept[1], tuple) else kept[1]
+        if client.deployment()["deployment"]["state"] != "none":
+            client.undeploy()
+        wait_for(lambda: not server_processes(self.server, "ServeReplica:model-"), 60, "the model replicas to end")
+        return kept[1]
+
+
 @contextlib.contextmanager
 def small_disk(path: Path, size: str = "4m"):
-    """A tmpfs of `size` mounted at `path`, for a real full disk (ENOSPC); unmounted after. Mounting needs
-    root (or CAP_SYS_ADMIN): elsewhere the test is skipped, saying so."""
+    """A tmpfs of `size` at `path`, for a real full disk (ENOSPC); gone after. Mounted at `path` where mounting is
+    permitted (root, CAP_SYS_ADMIN); elsewhere in a user and mount namespace of its own (unprivileged user
+    namespaces, as rootless containers use), held by a sleeping process and reached through its /proc/PID/root:
+    then the path yielded is that one. Skipped, naming both refusals, where neither is permitted."""
     path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
                           text=True)
-    if done.returncode != 0:
-        pytest.skip(f"a full disk needs a small tmpfs, and `mount -t tmpfs` is not permitted here "
-                    f"({done.stderr.strip() or done.returncode}); run as root to include this test")
+    if done.returncode == 0:
+        try:
+            yield path
+        finally:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        return
+    refused = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+    with _namespaced_tmpfs(path, size, refused) as seen:
+        yield seen
+
+
+@contextlib.contextmanager
+def _namespaced_tmpfs(path: Path, size: str, refused: str):
+    holder = 'mount -t tmpfs -o size="$1" tmpfs "$2" && echo mounted && exec sleep infinity'
     try:
-        yield path
+        proc = subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", holder, "sh", size,
+                                 str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError as e:  # no util-linux
+        proc, why = None, str(e)
+    try:
+        if proc is None or proc.stdout.readline().strip() != "mounted":
+            why = (proc.communicate(timeout=10)[1].strip().splitlines() or ["no mount"])[0] if proc else why
+            pytest.skip(f"a full disk needs a small tmpfs: `mount -t tmpfs` is not permitted here ({refused}), nor is "
+                        f"one in an unprivileged user namespace (`unshare --user --mount`: {why}); run as root, or "
+                        f"allow user namespaces (sysctl user.max_user_namespaces > 0), to include this test")
+        yield Path(f"/proc/{proc.pid}/root") / path.relative_to(path.anchor)
     finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # the namespace, and its tmpfs, end with their last process
+            proc.wait()
 
 
 def fill(disk: Path, leave: int = 0) -> Path:
@@ -180,6 +257,8 @@ class Pipe:
             chunks.append(chunk)
         os.close(self._fd)
         self.read = b"".join(chunks)
+
+
 def server_processes(server, marker: str) -> list[psutil.Process]:
     """This server's own processes whose command line holds `marker` (its local Ray instance's workers descend
     from `serve run`): a test kills what its server started, never another server's processes on the machine."""

@@ -108,6 +108,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def model_class(task_type: str) -> str:
+    """The transformers class that loads a trained model of `task_type` with its head (regression is a sequence
+    model with one output)."""
+    return "AutoModelForTokenClassification" if task_type == "token_classification" else \
+        "AutoModelForSequenceClassification"
+
+
 def _fields(items: list[str]) -> dict:
     return {field: json.loads(value) for field, _, value in (item.partition("=") for item in items)}
 
@@ -207,7 +214,7 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
     for entry in final["history"]:
         print("  " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
     print(f"test metrics of the selected model: {json.dumps(final['metrics'])}")
-    print(f"model saved to {out / 'model'} (load it with AutoModelForSequenceClassification.from_pretrained)")
+    print(f"model saved to {out / 'model'} (load it with {model_class(config['task_type'])}.from_pretrained)")
     print(f"results saved to {out / 'results'}")
     if args.predict:
         deploy(client, {})

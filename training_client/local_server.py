@@ -43,11 +43,14 @@ class ServerProcess:
     who types `serve run`; with `dashboard=False` a Ray head without the dashboard is started first
     (`ray start --head --include-dashboard=false`) and `ray stop` ends it; with `ray_address`, Serve joins
     that running cluster (several nodes, say) and leaves it running when stopped; `env` adds to the
-    environment of `serve run` (RAY_AUTH_MODE=token to join a cluster with token auth, say)."""
+    environment of `serve run` (RAY_AUTH_MODE=token to join a cluster with token auth, say). `stop_grace_s`
+    (default $TM_STOP_GRACE_S, else 60) is how long `stop` lets Ctrl-C take before it kills the process group."""
 
     def __init__(self, storage_root: Path, log_dir: Path, dashboard: bool = True, host: str = "127.0.0.1",
-                 ray_address: str | None = None, env: dict | None = None, **args):
+                 ray_address: str | None = None, env: dict | None = None, stop_grace_s: float | None = None,
+                 **args):
         self.storage_root = storage_root
+        self.stop_grace_s = float(os.environ.get("TM_STOP_GRACE_S", 60)) if stop_grace_s is None else stop_grace_s
         self.dashboard = dashboard
         self.ray_address, self.env = ray_address, env or {}
         self.ray_port = None if dashboard or ray_address else free_port()
@@ -113,13 +116,14 @@ class ServerProcess:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def stop(self, timeout: float = 60) -> None:
-        """Ctrl-C, as a user would: Serve shuts down and the local Ray instance with it."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Ctrl-C, as a user would: Serve shuts down and the local Ray instance with it; past `timeout` (default
+        stop_grace_s) the process group (serve run, the local Ray instance and its workers) is killed."""
         if self.proc is None or self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, signal.SIGINT)
         try:
-            self.proc.wait(timeout)
+            self.proc.wait(self.stop_grace_s if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()

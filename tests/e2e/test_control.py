@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from conftest import TINY_MODEL
 from data import pair_files, sentiment_files
-from helpers import expect_error, extract, kill_session_actor, prepared_session, wait_for
+from helpers import expect_error, extract, kill_session_actor, prepared_session, server_processes, wait_for
 from transformers import AutoModelForSequenceClassification
 
 from training_client import TrainingModuleClient, TrainingModuleError
@@ -129,7 +129,8 @@ def test_stop_before_the_first_step_ends_the_run_at_once(server, tmp_path):
     assert stopped["state"] == "stopped" and stopped["model_ready"] is False
     assert "before its first step" in stopped["message"]
     expect_error(404, client.download_model, tmp_path / "m.tar.gz")
-    time.sleep(3)  # the run's actor is gone: no late report revives the session
+    # Once the run's actor is gone, nothing can report for the run any more: the session stays stopped.
+    wait_for(lambda: not server_processes(server, "ray::TrainingJob"), 60, "the stopped run's actor to end")
     assert client.status()["state"] == "stopped"
     assert client.start_training()["state"] == "training"  # and training can start again
 
@@ -137,5 +138,5 @@ def test_stop_before_the_first_step_ends_the_run_at_once(server, tmp_path):
     wiped = client.stop_training(force_restart=True)  # stop the run and wipe the session
     assert wiped["state"] == "setup" and client.key != old_key
     assert not (server.storage_root / "sessions" / old_id).exists()
-    time.sleep(3)
+    wait_for(lambda: not server_processes(server, "ray::TrainingJob"), 60, "the wiped session's run to end")
     assert client.status()["session_id"] != old_id and client.status()["state"] == "setup"

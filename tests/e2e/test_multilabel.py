@@ -9,6 +9,7 @@ import torch
 from conftest import TINY_MODEL
 from data import multilabel_files
 from helpers import expect_error, extract, new_session
+from test_serving import deploy_and_predict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 METRICS = ["accuracy", "f1", "f1_macro", "f1_micro", "f1_weighted", "precision", "recall",
@@ -60,6 +61,12 @@ def test_label_lists_train_a_sigmoid_head_that_reloads(server, tmp_path):
         assert int(c["true_positive"]) + int(c["false_negative"]) == positives
     assert (results / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "multi-label" in (results / "summary.md").read_text()
+
+    # Served, it gives the labels over the run's threshold (test_serving.py's other tasks, served where trained).
+    out = deploy_and_predict(client, texts=["the cast were superb", "the soundtrack was loud"])
+    got = out["predictions"][0]
+    assert out["task"] == "multi_label"
+    assert set(got["labels"]) <= set(LABELS) and all(v >= 0.4 for v in got["probabilities"].values())
 
 
 def test_flag_columns_train_too(server, tmp_path):

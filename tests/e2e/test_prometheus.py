@@ -8,9 +8,7 @@ import subprocess
 import sys
 
 import httpx
-from conftest import TINY_MODEL
-from data import sentiment_files
-from helpers import driver_on_server_ray, prepared_session, wait_for
+from helpers import driver_on_server_ray, wait_for
 
 # Prints the metrics export port of the server's (single) node.
 PORT = """
@@ -39,10 +37,8 @@ def value(lines: list[str], name: str, tag: str = "") -> float | None:
                  if line.split("{")[0] == f"ray_{name}" and tag in line), None)
 
 
-def test_session_state_and_training_progress_are_exported_to_prometheus(server, tmp_path):
-    client = prepared_session(server, tmp_path, sentiment_files(tmp_path), model=TINY_MODEL, epochs=1)
-    client.start_training()
-    client.wait_trained(poll_s=1)
+def test_session_state_and_training_progress_are_exported_to_prometheus(server, trained_sentiment):
+    # The shared sentiment session (conftest.py): trained just before this test or by the one that shares it last.
     port = metrics_port(server)
     # Ray's agent exports what the actor set at its next report (every few seconds).
     lines = wait_for(lambda: (lambda got: got if value(got, "tm_session_state", 'state="trained"') == 1.0 else None)(

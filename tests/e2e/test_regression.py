@@ -9,6 +9,7 @@ import torch
 from conftest import TINY_MODEL
 from data import score_files, sentiment_files
 from helpers import expect_error, extract, new_session
+from test_serving import deploy_and_predict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 METRICS = ["mse", "rmse", "mae", "r2", "pearson", "spearman"]
@@ -45,6 +46,11 @@ def test_regression_on_pairs_trains_and_reloads(server, tmp_path):
     mse = np.mean([(float(r["score"]) - float(r["prediction"])) ** 2 for r in rows])
     assert abs(mse - final["metrics"]["mse"]) < 1e-4
     assert (results_dir / "curves.png").is_file() and not (results_dir / "confusion_matrix.png").exists()
+
+    # Served, it scores pairs and refuses single texts (test_serving.py's other tasks, served where trained).
+    out = deploy_and_predict(client, pairs=[["the film was great", "the plot was great"]])
+    assert out["task"] == "regression" and isinstance(out["predictions"][0]["score"], float)
+    assert expect_error(422, client.predict, ["a text"]).body["detail"][0]["loc"] == ["body", "texts"]
 
 
 def test_regression_refuses_a_non_numeric_score_and_classification_metrics(server, tmp_path):

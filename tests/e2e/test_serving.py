@@ -9,31 +9,18 @@ import os
 
 import pytest
 import torch
-from conftest import TINY_MODEL
-from data import multilabel_files, ner_files, score_files, sentiment_files
-from helpers import expect_error, extract, new_session, wait_for
+from data import ner_files
+from helpers import expect_error, extract, new_session, trained_session, wait_for
 from test_prometheus import metrics_port, samples, value
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 SMALL = {"min_replicas": 1, "max_replicas": 1, "num_cpus": 0.25, "max_inputs_per_call": 50, "max_text_chars": 300}
 
 
-def trained_session(server, files, **config):
-    client = new_session(server)
-    client.set_parameters(model=TINY_MODEL, epochs=1, batch_size=16, learning_rate=1e-3, **config)
-    client.upload_dataset(*files)
-    client.preprocess()
-    client.wait_preprocessed()
-    client.start_training()
-    assert client.wait_trained(poll_s=0.5)["state"] == "trained"
-    return client
-
-
 @pytest.fixture(scope="module")
-def single(server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serving")
-    client = trained_session(server, sentiment_files(tmp))
-    return client, tmp
+def single(trained_sentiment):
+    """(client, folder): the shared sentiment session (conftest.py), trained once for this module and the next."""
+    return trained_sentiment
 
 
 def deployed(client) -> dict:
@@ -41,6 +28,28 @@ def deployed(client) -> dict:
     if client.deployment()["deployment"]["state"] == "none":
         client.deploy(**SMALL)
     return client.wait_deployed()["deployment"]
+
+
+def deploy_and_predict(client, **body) -> dict:
+    """Deploy the session's model (SMALL) and answer one /predict call with `body`."""
+    client.deploy(**SMALL)
+    assert client.wait_deployed()["deployment"]["state"] == "ready"
+    out = client.predict(**body)
+    assert len(out["predictions"]) == len(next(iter(body.values())))
+    return out
+
+
+# Multi-label and regression models are served by the tests that train them (test_multilabel.py,
+# test_regression.py), so that each task trains once.
+def test_other_tasks_predict_their_own_results(server, tmp_path):
+    client = trained_session(server, ner_files(tmp_path, 48, 8), task_type="token_classification")
+    out = deploy_and_predict(client, tokens=[["Alice", "Smith", "flew", "to", "Paris"]])
+    got = out["predictions"][0]
+    assert out["task"] == "token_classification"
+    assert got["tokens"] == ["Alice", "Smith", "flew", "to", "Paris"] and len(got["tags"]) == 5 and all(got["tags"])
+    assert expect_error(422, client.predict, ["a text"]).body["detail"][0]["loc"] == ["body", "texts"]
+    # a new session (force_restart) takes the last deployment down
+    assert new_session(server).deployment()["deployment"]["state"] == "none"
 
 
 def test_predict_without_a_deployment_is_409_with_a_hint(single):
@@ -220,31 +229,3 @@ def test_an_onnx_int8_deployment_agrees_with_the_torch_model(single):
     served = [p["label"] for p in client.predict(texts)["predictions"]]
     agreement = sum(a == b for a, b in zip(served, expected)) / len(texts)
     assert agreement >= 0.99, (agreement, served, expected)
-
-
-def test_other_tasks_predict_their_own_results(server, tmp_path):
-    cases = [
-        (multilabel_files(tmp_path, "jsonl", 64, 8), {"multi_label_threshold": 0.4},
-         {"texts": ["the cast were superb", "the soundtrack was loud"]}, "multi_label"),
-        (score_files(tmp_path, 64, 8), {"task_type": "regression"},
-         {"pairs": [["the film was great", "the plot was great"]]}, "regression"),
-        (ner_files(tmp_path, 48, 8), {"task_type": "token_classification"},
-         {"tokens": [["Alice", "Smith", "flew", "to", "Paris"]]}, "token_classification"),
-    ]
-    for files, config, body, task in cases:
-        client = trained_session(server, files, **config)
-        client.deploy(**SMALL)
-        assert client.wait_deployed()["deployment"]["state"] == "ready"
-        out = client.predict(**body)
-        assert out["task"] == task and len(out["predictions"]) == len(next(iter(body.values())))
-        got = out["predictions"][0]
-        if task == "multi_label":
-            assert set(got["labels"]) <= {"acting", "music", "plot"} and all(v >= 0.4 for v in got["probabilities"].values())
-        elif task == "regression":
-            assert isinstance(got["score"], float)
-        else:
-            assert got["tokens"] == body["tokens"][0] and len(got["tags"]) == 5 and all(got["tags"])
-        if task != "multi_label":  # texts to a model that takes pairs or words
-            assert expect_error(422, client.predict, ["a text"]).body["detail"][0]["loc"] == ["body", "texts"]
-    # a new session (force_restart) takes the last deployment down
-    assert new_session(server).deployment()["deployment"]["state"] == "none"

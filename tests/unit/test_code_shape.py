@@ -63,3 +63,19 @@ def test_tests_kill_only_their_own_processes():
     by_name = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "tests").rglob("*.py"))
                for n, line in enumerate(p.read_text().splitlines(), 1) if command.search(line)]
     assert not by_name, f"processes killed by name: {by_name}"
+
+
+def test_the_readme_layout_names_every_module():
+    """README's Layout lists each module under its package, so a new module is placed there when it is added."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    sections, current = {}, None
+    for line in block.splitlines():
+        if line and not line[0].isspace():  # a top-level folder starts its section
+            current = line.split("/", 1)[0]
+        sections.setdefault(current, []).append(line)
+    missing = [str(p.relative_to(ROOT)) for p in SOURCES if p.name not in ("__init__.py", "__main__.py")
+               and not re.search(rf"\b{re.escape(p.name)}\b", "\n".join(sections.get(p.relative_to(ROOT).parts[0], [])))]
+    assert not missing, f"README.md's Layout does not name {missing}"

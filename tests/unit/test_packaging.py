@@ -18,7 +18,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-tomllib = pytest.importorskip("tomllib")  # 3.11+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the `test` extra's tomli
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -136,16 +139,16 @@ def _constraints() -> dict[str, str]:
 def test_constraints_pin_every_dependency_within_its_bounds():
     pins = _constraints()
     assert "torch" not in pins  # scripts/setup.sh installs torch first from TORCH_SPEC
+    recorded = re.search(r"^# python: (\d+\.\d+)$", (ROOT / "constraints.txt").read_text(), re.M)
+    assert recorded, "constraints.txt names the Python it was recorded on (scripts/setup.sh compares)"
     requirements = PYPROJECT["dependencies"] + [r for rs in PYPROJECT["optional-dependencies"].values() for r in rs]
     for line in requirements:
         req = Requirement(line)
         name = canonicalize_name(req.name)
-        if name == "torch":
-            continue
+        if name == "torch" or (req.marker and not req.marker.evaluate({"python_version": recorded.group(1)})):
+            continue  # torch: see above; a marker false on the Python the pins were recorded on: not installed there
         assert name in pins, f"{name} is not pinned in constraints.txt"
         assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} is outside {req.specifier}"
-    recorded = re.search(r"^# python: (\d+\.\d+)$", (ROOT / "constraints.txt").read_text(), re.M)
-    assert recorded, "constraints.txt names the Python it was recorded on (scripts/setup.sh compares)"
 
 
 FAKE_PYTHON = """#!/bin/sh
@@ -170,18 +173,29 @@ def setup_copy(tmp_path):
     return tmp_path
 
 
+def _cpu_index(repo: Path) -> str:
+    """A stand-in for PyTorch's CPU index that answers while the file exists (setup.sh only asks whether it
+    answers; the fake pip installs nothing from it)."""
+    return (repo / "cpu-index").as_uri()
+
+
 def _setup(repo: Path, **env) -> list[str]:
     log = repo / "setup.log"
     log.unlink(missing_ok=True)
-    inherited = {k: v for k, v in os.environ.items() if k not in ("TORCH_SPEC", "SETUP_FORCE", "FAKE_MINOR")}
-    subprocess.run(["bash", str(repo / "scripts" / "setup.sh")], env={**inherited, "SETUP_LOG": str(log), **env},
-                   check=True, capture_output=True)
+    inherited = {k: v for k, v in os.environ.items()
+                 if k not in ("TORCH_SPEC", "TORCH_CPU_INDEX", "SETUP_FORCE", "FAKE_MINOR")}
+    env = {"TORCH_CPU_INDEX": _cpu_index(repo), "PYTHON": sys.executable, **env}  # PYTHON: the index probe
+    done = subprocess.run(["bash", str(repo / "scripts" / "setup.sh")], env={**inherited, "SETUP_LOG": str(log), **env},
+                          check=True, capture_output=True, text=True)
+    repo.joinpath("setup.out").write_text(done.stdout)
     return [line for line in log.read_text().splitlines() if line.startswith("-m pip")]
 
 
 def test_setup_installs_once_then_skips_until_something_changes(setup_copy):
+    (setup_copy / "cpu-index").write_text("torch\n")
     first = _setup(setup_copy)
-    assert first == ["-m pip install -q -c constraints.txt --upgrade pip", "-m pip install -q torch==2.13.0",
+    assert first == ["-m pip install -q -c constraints.txt --upgrade pip",
+                     f"-m pip install -q torch==2.13.0 --index-url {_cpu_index(setup_copy)}",
                      "-m pip install -q -c constraints.txt -e .[server,test,bench,tracking]"]
     assert _setup(setup_copy) == []  # nothing changed: no pip, so no network
     assert len(_setup(setup_copy, TORCH_SPEC="torch==2.13.0 --index-url https://example.invalid/cu128")) == 3
@@ -189,6 +203,18 @@ def test_setup_installs_once_then_skips_until_something_changes(setup_copy):
         f.write("# touched\n")
     assert len(_setup(setup_copy)) == 3
     assert len(_setup(setup_copy, SETUP_FORCE="1")) == 3
+
+
+def test_setup_names_the_cpu_index_and_says_when_it_falls_back_to_pips_own(setup_copy):
+    """Where PyTorch's CPU index does not answer (a machine that reaches only a PyPI mirror), torch comes from
+    pip's configured indexes, and the script says so and how to choose; once installed, a re-run asks nothing."""
+    calls = _setup(setup_copy)  # no cpu-index file: the index does not answer
+    assert calls[1] == "-m pip install -q torch==2.13.0"
+    said = (setup_copy / "setup.out").read_text()
+    assert f"PyTorch's CPU index ({_cpu_index(setup_copy)}) does not answer" in said and "TORCH_SPEC" in said
+    (setup_copy / "cpu-index").write_text("torch\n")
+    assert _setup(setup_copy) == []  # the stamp holds what was asked for, not what the probe found
+    assert _setup(setup_copy, SETUP_FORCE="1")[1].endswith(f"--index-url {_cpu_index(setup_copy)}")
 
 
 def test_setup_drops_the_constraints_on_another_python(setup_copy):

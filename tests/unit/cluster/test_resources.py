@@ -23,11 +23,20 @@ def test_what_cannot_run_is_409_naming_what_the_cluster_has(use_gpu, workers, re
     assert err.value.status_code == 409 and says in err.value.message and "num_workers" in err.value.hint
 
 
-@pytest.mark.parametrize("use_gpu, workers, resources", [
-    (None, None, LAPTOP), (False, 2, LAPTOP), (None, None, GPU_NODE), (False, 16, GPU_NODE), (True, 2, GPU_NODE),
+@pytest.mark.parametrize("use_gpu, workers, fits, one_less", [
+    (None, None, {"CPU": 1.0}, {"CPU": 0.0}),  # the default: one CPU worker
+    (False, 2, LAPTOP, {"CPU": 1.0}),
+    (None, None, GPU_NODE, {"CPU": 1.0, "GPU": 2.0}),  # the default on GPUs: one worker (and one CPU) per GPU
+    (False, 16, GPU_NODE, {"CPU": 15.0, "GPU": 2.0}),
+    (True, 2, GPU_NODE, {"CPU": 16.0, "GPU": 1.0}),
 ])
-def test_what_can_run_passes(use_gpu, workers, resources):
-    check_resources(use_gpu, workers, None, resources)
+def test_what_just_fits_passes_and_one_less_is_refused(use_gpu, workers, fits, one_less):
+    """A config passes on a cluster with exactly what it needs, and the same config on a cluster with one CPU or
+    GPU less is refused: the check looks at what the cluster has, neither more nor less strictly."""
+    assert check_resources(use_gpu, workers, None, fits) is None
+    with pytest.raises(WrongState) as err:
+        check_resources(use_gpu, workers, None, one_less)
+    assert err.value.status_code == 409
 
 
 @pytest.mark.parametrize("use_gpu, workers, default, resources, plan", [

@@ -6,7 +6,6 @@ left as it was, in memory as on disk, and files a step made for it are removed. 
 from __future__ import annotations
 
 import errno
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -143,12 +142,14 @@ def test_a_state_change_write_on_a_full_disk_raises_at_once_and_keeps_the_old_fi
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "session.json"]  # no temp file left
 
 
-def test_a_failed_progress_write_does_not_fail_the_next_state_change(tmp_path):
+def test_a_failed_progress_write_does_not_fail_the_next_state_change(tmp_path, caplog):
     with small_disk(tmp_path / "disk", "1m") as disk:
         writer = LatestWriter(disk / "session.json")
         filler = fill(disk)
         writer.submit(b"progress" * 4096)  # fails in the background: logged only
-        time.sleep(0.2)
+        assert writer.flush(timeout=10)
+        assert any("could not write live progress" in r.getMessage() for r in caplog.records)
+        assert not (disk / "session.json").exists()
         filler.unlink()
         writer.write(b'{"state": "stopped"}')
         assert (disk / "session.json").read_bytes() == b'{"state": "stopped"}'
@@ -159,7 +160,7 @@ def test_a_queued_progress_snapshot_never_overwrites_a_newer_state_change(tmp_pa
     for i in range(200):
         writer.submit(f"progress {i}".encode())
         writer.write(f"state {i}".encode())
-    time.sleep(0.2)
+    assert writer.flush(timeout=10)  # every queued snapshot written or dropped
     assert (tmp_path / "session.json").read_text() == "state 199"
 
 

@@ -1,5 +1,6 @@
 """Unit tests of training_client/cli.py without a server: the version, the $TM_URL fallback, one-line errors with
-exit status 1, and --key required where a session must exist."""
+exit status 1, usage errors with status 2, --key required where a session must exist, and the class it says loads
+the trained model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 
 import pytest
 
-from training_client.cli import main, version
+from training_client.cli import main, model_class, version
 
 
 def closed_port() -> int:
@@ -59,3 +60,24 @@ def test_runs_needs_the_sessions_key(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["runs"])
     assert exit_.value.code == 2 and "--key" in capsys.readouterr().err
+
+
+def test_predict_without_any_text_is_a_usage_error_with_status_2(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("TM_URL", f"http://127.0.0.1:{closed_port()}")
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    assert main(["predict", "--key", "k", "--file", str(tmp_path / "blank.txt")]) == 2
+    assert capsys.readouterr().err == "error: give texts as arguments or --file\n"
+
+
+def test_the_class_named_to_load_the_model_is_the_one_training_built_it_with():
+    """Training builds token_classification models with AutoModelForTokenClassification and every other task
+    (regression included: one output) with AutoModelForSequenceClassification (train_jobs/training/worker.py)."""
+    from typing import get_args
+
+    from train_jobs.config import TaskType
+
+    expected = {"sequence_classification": "AutoModelForSequenceClassification",
+                "regression": "AutoModelForSequenceClassification",
+                "token_classification": "AutoModelForTokenClassification"}
+    assert set(get_args(TaskType)) == set(expected)  # a new task type gets its class here too
+    assert {task: model_class(task) for task in expected} == expected

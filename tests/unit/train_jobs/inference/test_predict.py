@@ -104,9 +104,18 @@ def test_bad_inputs_name_their_position(kind, items, loc):
     assert e.value.status_code == 422 and e.value.detail[0]["loc"] == ["body", *loc]
 
 
-def test_good_inputs_pass():
-    check_inputs("texts", ["a" * 10] * 4, "texts", max_inputs=4, max_chars=10)
-    check_inputs("tokens", [["ab", "cd"]], "tokens", max_inputs=4, max_chars=5)
+@pytest.mark.parametrize("kind, at_limit, one_over, loc", [
+    ("texts", ["a" * 10] * 4, ["a" * 10] * 5, ["texts"]),  # max_inputs=4: four pass, five do not
+    ("texts", ["a" * 10] * 4, ["a" * 10] * 3 + ["a" * 11], ["texts", 3]),  # max_chars=10
+    ("pairs", [["a" * 5, "b" * 5]], [["a" * 5, "b" * 6]], ["pairs", 0]),  # a pair counts both texts
+    ("tokens", [["abcd", "efghi"], ["a"]], [["abcde", "efghi"]], ["tokens", 0]),  # words joined by one space
+])
+def test_inputs_at_the_limits_pass_and_one_more_is_refused(kind, at_limit, one_over, loc):
+    """The limits are inclusive: what is exactly at them passes, one item or one character more is refused."""
+    assert check_inputs(kind, at_limit, kind, max_inputs=4, max_chars=10) is None
+    with pytest.raises(InvalidParameters) as e:
+        check_inputs(kind, one_over, kind, max_inputs=4, max_chars=10)
+    assert e.value.detail[0]["loc"] == ["body", *loc]
 
 
 def test_a_long_call_is_run_in_length_sorted_passes_and_answered_in_its_order(base, tmp_path):
