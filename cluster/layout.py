@@ -20,8 +20,16 @@ class Layout:
 
     # ---- the session ----------------------------------------------------------------
     @property
-    def state_file(self) -> Path:
+    def legacy_state_file(self) -> Path:
+        """Where the one session's record was kept before the server held several (read once, then moved)."""
         return self.root / "session.json"
+
+    def state_file(self, session_id: str) -> Path:
+        """The session's record, beside its folder: a wipe removes the folder first, the record last."""
+        return self.sessions_dir / f"{session_id}.json"
+
+    def state_files(self) -> list[Path]:
+        return sorted(self.sessions_dir.glob("*.json")) if self.sessions_dir.is_dir() else []
 
     @property
     def sessions_dir(self) -> Path:

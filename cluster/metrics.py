@@ -7,6 +7,7 @@ They are read off the session record each time the session actor persists it, so
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Optional
 
 from cluster.session_record import SessionRecord, State
@@ -28,19 +29,24 @@ class SessionMetrics:
         from ray.util.metrics import Gauge
 
         self.training = {name: Gauge(name, description=text) for name, (_, text) in TRAINING.items()}
-        self.state = Gauge("tm_session_state", description="1 for the session's current state, 0 for the others",
+        self.state = Gauge("tm_session_state", description="Sessions in each state (with one session: 1 for its "
+                           "state, 0 for the others)",
                            tag_keys=("state",))
         self.preprocess = Gauge("tm_preprocess_progress", description="Share of the dataset tokenised (0 to 1)")
         self.preprocess_rows = Gauge("tm_preprocess_rows_per_second",
                                      description="Rows per second of the latest finished preprocessing")
         self.model_import = Gauge("tm_import_progress", description="Share of the latest model import done (0 to 1)")
 
-    def record(self, record: Optional[SessionRecord]) -> None:
-        current = record.state if record else State.idle
+    def record(self, records: list[SessionRecord]) -> None:
+        """The sessions by state; the progress gauges from each session in turn (with several sessions, the last
+        one's: /monitor/{key} has each session's own)."""
+        counts = Counter(r.state for r in records) if records else Counter([State.idle])
         for state in State:
-            self.state.set(1.0 if state == current else 0.0, tags={"state": state.value})
-        if record is None:
-            return
+            self.state.set(float(counts[state]), tags={"state": state.value})
+        for record in records:
+            self._progress(record)
+
+    def _progress(self, record: SessionRecord) -> None:
         for name, (key, _) in TRAINING.items():
             value = record.training.live.get(key)
             if isinstance(value, (int, float)):

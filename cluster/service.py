@@ -17,6 +17,7 @@ from typing import Optional
 import ray
 from cachetools import TTLCache
 
+from cluster.catalogue_cases import CatalogueCases
 from cluster.health import ServerHealth
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
 from cluster.resources import check_deployment, check_resources
@@ -26,7 +27,7 @@ from cluster.session_client import SessionClient
 from cluster.session_deploy import NO_DEPLOYMENT_HINT
 from cluster.session_record import DeployOptions
 from cluster.settings import Settings
-from cluster.tasks import build_catalogue_archive_task, build_model_archive_task, inspect_upload_task, model_export_task
+from cluster.tasks import build_model_archive_task, inspect_upload_task, model_export_task
 from cluster.uploads import MiB, UploadStream, save_parts, staged_path
 from train_jobs.errors import NotFound, WrongState
 from train_jobs.files import remove_tree
@@ -55,8 +56,9 @@ class TrainingService:
         self.restore_pending = False
         self._health = ServerHealth(self.session, settings.root)
         self.runs = RunHistoryCases(self.session)
+        self.catalogue = CatalogueCases(self.session, self.layout)
 
-    async def _launch(self, job_cls, spec, job_id: str) -> dict:
+    async def _launch(self, job_cls, spec, job_id: str, key: str) -> dict:
         """Launch a job actor; if that fails, the session records the failure instead of waiting forever."""
         try:
             launch(job_cls, self.session.handle, spec, self.settings.log_level)
@@ -64,7 +66,7 @@ class TrainingService:
             error = f"could not start {job_id}: {e}"
             await self.session.call(lambda s: s.abort_job.remote(job_id, error))
             raise
-        return await self.status()
+        return await self.status(key)
 
     # ---- session -----------------------------------------------------------------------
     def _restore_once(self) -> None:
@@ -72,9 +74,10 @@ class TrainingService:
             self.restore_pending = False
             self._restoring = asyncio.create_task(self.restore_deployment())
 
-    async def status(self) -> dict:
+    async def status(self, key: Optional[str] = None) -> dict:
+        """The session's status (`key`: the X-Session-Key header's), or with several and no key a summary."""
         self._restore_once()
-        return await self.session.call(lambda s: s.status.remote())
+        return await self.session.call(lambda s: s.status.remote(key))
 
     async def health(self) -> tuple[bool, dict]:
         """Whether the server can work, and what was checked (health.py)."""
@@ -110,20 +113,29 @@ class TrainingService:
             self._authorized.clear()
             self._deployments.clear()
 
-    async def start_session(self, force: bool) -> dict:
-        return await self._dropping_model(self.session.call(lambda s: s.start.remote(force)))
+    async def start_session(self, force: bool, key: Optional[str] = None) -> dict:
+        return await self._dropping_model(self.session.call(lambda s: s.start.remote(force, key)))
+
+    async def list_sessions(self) -> dict:
+        return {"sessions": await self.session.call(lambda s: s.list_sessions.remote()),
+                "max_sessions": self.settings.max_sessions}
 
     async def restart_session(self, key: str) -> dict:
         return await self._dropping_model(self.session.call(lambda s: s.restart.remote(key)))
 
     async def _dropping_model(self, step):
-        """Run a session step that ends the model deployment (a wipe, a new run), then take its app down."""
+        """Run a session step that ends a model deployment (a wipe, a new run), then take its app down."""
         result = await self._changing(step)
-        await asyncio.to_thread(remove_apps)
+        await self._remove_unrecorded_apps()
         return result
 
-    async def get_parameters(self) -> dict:
-        return await self.session.call(lambda s: s.get_config.remote())
+    async def _remove_unrecorded_apps(self) -> None:
+        """Remove the model apps no session records (several sessions may each serve one)."""
+        recorded = await self.session.call(lambda s: s.recorded_deployments.remote())
+        await asyncio.to_thread(remove_apps, {info["app"] for info in recorded})
+
+    async def get_parameters(self, key: Optional[str] = None) -> dict:
+        return await self.session.call(lambda s: s.get_config.remote(key))
 
     def _check_resources(self, config: dict) -> None:
         check_resources(config.get("use_gpu"), config.get("num_workers"), self.settings.num_workers,
@@ -131,7 +143,7 @@ class TrainingService:
 
     async def update_parameters(self, key: str, patch: dict) -> dict:
         if {"use_gpu", "num_workers"} & set(patch):  # refused before the session changes
-            self._check_resources({**(await self.get_parameters())["config"], **patch})
+            self._check_resources({**(await self.get_parameters(key))["config"], **patch})
         # A new config ends the deployment (the session clears its record): its app goes too.
         return await self._dropping_model(self.session.call(lambda s: s.update_config.remote(key, patch)))
 
@@ -156,14 +168,16 @@ class TrainingService:
     async def preprocess(self, key: str) -> dict:
         spec = await self._dropping_model(self.session.call(lambda s: s.begin_preprocess.remote(key)))
         if spec is None:  # a cache hit (or a refusal), already answered by the session
-            return await self.status()
-        return await self._launch(PreprocessJob, spec, spec.job_id)
+            return await self.status(key)
+        return await self._launch(PreprocessJob, spec, spec.job_id, key)
 
     # ---- training -----------------------------------------------------------------------
     async def start_training(self, key: str, resume: bool = False, run_id: Optional[str] = None) -> dict:
-        self._check_resources((await self.get_parameters())["config"])  # the cluster may have shrunk since
+        self._check_resources((await self.get_parameters(key))["config"])  # the cluster may have shrunk since
         spec = await self._dropping_model(self.session.call(lambda s: s.begin_training.remote(key, resume, run_id)))
-        return await self._launch(TrainingJob, spec, spec.run_id)
+        if spec is None:  # queued: the session actor launches it when its turn comes
+            return await self.status(key)
+        return await self._launch(TrainingJob, spec, spec.run_id, key)
 
     async def stop_training(self, key: str) -> dict:
         return await self.session.call(lambda s: s.request_stop.remote(key))
@@ -215,11 +229,11 @@ class TrainingService:
         live = await asyncio.to_thread(app_state, info["app"]) if info else {"state": "none"}
         if live["state"] == "ready":  # what the model takes and answers: task, input field, labels, device
             live["model"] = (await self._model_of(info))[1]
-        return {**await self.status(), "deployment": {**(info or {}), **live}}
+        return {**await self.status(key), "deployment": {**(info or {}), **live}}
 
     async def undeploy(self, key: str) -> dict:
         await self._changing(self.session.call(lambda s: s.end_deploy.remote(key)))
-        await asyncio.to_thread(remove_apps)
+        await self._remove_unrecorded_apps()
         return await self.deployment(key)
 
     async def predict(self, key: str, kind: str, items: list) -> dict:
@@ -246,14 +260,15 @@ class TrainingService:
         return self._models[cached]
 
     async def restore_deployment(self) -> None:
-        """Bring back the recorded deployment, and remove model apps no session records."""
+        """Bring back the recorded deployments, and remove model apps no session records."""
         try:
-            info = await self.session.call(lambda s: s.recorded_deployment.remote())
-            await asyncio.to_thread(remove_apps, info["app"] if info else None)
-            if info and (await asyncio.to_thread(app_state, info["app"]))["state"] == "absent":
-                await asyncio.to_thread(start_app, info)
-        except Exception:  # the server runs without it; POST /deploy/{key} starts it again
-            log.exception("could not bring back the model deployment")
+            recorded = await self.session.call(lambda s: s.recorded_deployments.remote())
+            await asyncio.to_thread(remove_apps, {info["app"] for info in recorded})
+            for info in recorded:
+                if (await asyncio.to_thread(app_state, info["app"]))["state"] == "absent":
+                    await asyncio.to_thread(start_app, info)
+        except Exception:  # the server runs without them; POST /deploy/{key} starts one again
+            log.exception("could not bring back the model deployments")
 
     # ---- models -------------------------------------------------------------------------
     async def import_model(self, key: str, model_type: str, model_name: str, body: UploadStream) -> dict:
@@ -275,23 +290,7 @@ class TrainingService:
             if archive:
                 await asyncio.to_thread(archive.unlink, missing_ok=True)
             raise
-        return await self._launch(ImportJob, spec, spec.job_id)
+        return await self._launch(ImportJob, spec, spec.job_id, key)
 
-    async def import_status(self) -> dict:
-        return {**await self.status(), "models": catalogue(self.layout.models_dir)}
-
-    async def imported_model(self, key: str, model_name: Optional[str]) -> dict:
-        """The catalogue entry of `model_name`, or of the session's last import."""
-        last = await self.session.call(lambda s: s.last_import.remote(key))
-        name = model_name or last
-        entries = {e["name"]: e for e in catalogue(self.layout.models_dir)}
-        if name not in entries:
-            raise NotFound(f"no imported model {name!r}" if name else "no model imported in this session yet",
-                           hint=f"import one with /import_model/{{key}}; the catalogue has {sorted(entries)}")
-        return entries[name]
-
-    async def imported_model_archive(self, entry: dict, tokenizer: bool) -> Path:
-        dest = self.layout.catalogue_archive(entry["name"], entry.get("sha256", "unhashed"), tokenizer)
-        if not dest.is_file():
-            await build_catalogue_archive_task.remote(entry["path"], str(dest), tokenizer)
-        return dest
+    async def import_status(self, key: Optional[str] = None) -> dict:
+        return {**await self.status(key), "models": catalogue(self.layout.models_dir)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Any, Optional
+from typing import Any
 
 import ray
 from ray import serve
@@ -45,9 +45,9 @@ def start_app(info: dict) -> None:
     serve.run_many([target], wait_for_applications_running=False)
 
 
-def remove_apps(keep: Optional[str] = None) -> list[str]:
-    """Remove every model application but `keep` (at most one session, so at most one is wanted)."""
-    gone = [name for name in serve.status().applications if name.startswith(MODEL_APP_PREFIX) and name != keep]
+def remove_apps(keep: set[str]) -> list[str]:
+    """Remove every model application but those in `keep` (the sessions' recorded deployments)."""
+    gone = [name for name in serve.status().applications if name.startswith(MODEL_APP_PREFIX) and name not in keep]
     for name in gone:
         serve.delete(name)
     return gone

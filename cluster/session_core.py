@@ -136,6 +136,12 @@ class SessionCore:
         self.record = None
         self._save()
 
+    @write_first
+    def wipe(self) -> None:
+        """Remove the session and its files (an idle session past session_ttl_hours)."""
+        if self.record is not None:
+            self._wipe()
+
     def authorize(self, key: str) -> None:
         self._session(key)
 

@@ -17,13 +17,14 @@ class State(str, Enum):
     setup = "setup"
     preprocessing = "preprocessing"
     preprocessed = "preprocessed"
+    queued = "queued"  # a training run waiting for its turn on the cluster (the run queue, session_registry.py)
     training = "training"
     trained = "trained"
     stopped = "stopped"
     failed = "failed"
 
 
-BUSY = (State.preprocessing, State.training)
+BUSY = (State.preprocessing, State.queued, State.training)
 # States from which a cache exists and training may (re)start.
 TRAINABLE = (State.preprocessed, State.trained, State.stopped, State.failed)
 
@@ -58,6 +59,8 @@ class TrainingInfo(JobInfo):
     restarts: int = 0  # times the run was resumed (after a server restart or a stop)
     tracking: Optional[dict[str, Any]] = None  # where the finished run was logged (the MLflow run), or why not
     timings: Optional[dict[str, Any]] = None  # where the run's wall time went, by phase (results/timings.json)
+    queued_at: Optional[float] = None  # when the run joined the queue: the queue's order, across restarts
+    queue_position: Optional[int] = None  # 1 = next to start; set by the registry while the run is queued
 
 
 class ImportInfo(JobInfo):
@@ -150,6 +153,7 @@ class SessionRecord(BaseModel):
     key: str
     state: State = State.setup
     created_at: float = Field(default_factory=time.time)
+    touched_at: float = Field(default_factory=time.time)  # the last keyed call: session_ttl_hours counts from it
     message: str = ""
     config: TrainingConfigParams = Field(default_factory=TrainingConfigParams)
     dataset: Optional[dict[str, Any]] = None

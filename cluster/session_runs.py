@@ -21,6 +21,7 @@ from train_jobs.training.hyperparams import plan
 PROGRESS_SAVE_INTERVAL_S = 2.0
 STARTED = "training started; follow it with /monitor/{key}"
 WAITING = "waiting for resources"
+QUEUED = "queued for the cluster's resources"
 
 
 class SessionRuns(SessionCore):
@@ -28,9 +29,10 @@ class SessionRuns(SessionCore):
 
     # ---- training -----------------------------------------------------------------------
     @write_first
-    def begin_training(self, key: str, resume: bool = False, run_id: Optional[str] = None) -> TrainingSpec:
+    def begin_training(self, key: str, resume: bool = False, run_id: Optional[str] = None,
+                       queued: bool = False) -> TrainingSpec:
         """A new run on the preprocessed data; with `resume`, the stopped run (`run_id`: the latest) going on from
-        its checkpoint."""
+        its checkpoint. `queued`: the run waits in the queue (state queued) until `start_queued`."""
         r = self._session(key)
         if run_id is not None:
             find_run(r, run_id)  # 404 for an id this session never had
@@ -44,7 +46,7 @@ class SessionRuns(SessionCore):
         if not r.preprocess.cache:
             raise WrongState("no preprocessed data", state=r.state.value, hint="call /preprocess first")
         if resume:
-            return self._resume(r)
+            return self._resume(r, queued=queued)
         check_quota(r, self.layout, self.settings.max_session_storage_mb, "start a new run")
         model_dir = resolve_model(r.config.model, self.layout.models_dir)
         hyper = plan(r.config, r.dataset, model_dir)
@@ -75,10 +77,35 @@ class SessionRuns(SessionCore):
         r.error = None
         r.message = STARTED
         open_run(r)
+        if queued:
+            self._enqueue(r)
         self._save()
         return spec
 
-    def _resume(self, r: SessionRecord, why: str = "resumed") -> TrainingSpec:
+    def _enqueue(self, r: SessionRecord) -> None:
+        t = r.training
+        r.state, t.status, t.queued_at, t.message = State.queued, "queued", time.time(), QUEUED
+        r.message = QUEUED + "; it starts when the runs ahead of it free the cluster's resources"
+        add_event(r, "state", "queued", {"status": "queued"})
+        sync_run(r)
+
+    @write_first
+    def start_queued(self, run_id: str) -> Optional[TrainingSpec]:
+        """The queued run's turn: it starts (the caller launches the returned spec)."""
+        r = self.record
+        if not r or r.training.id != run_id or r.state != State.queued:
+            return None
+        t = r.training
+        r.state, t.status, t.queue_position, t.message = State.training, "running", None, "starting workers"
+        if not t.restarts:
+            t.started_at = time.time()
+        r.message = STARTED
+        add_event(r, "state", "started from the queue", {"status": "running"})
+        sync_run(r)
+        self._save()
+        return TrainingSpec(**t.spec)
+
+    def _resume(self, r: SessionRecord, why: str = "resumed", queued: bool = False) -> TrainingSpec:
         """The last run goes on, under its own id and storage, from its latest checkpoint (Ray Train finds it)."""
         t = r.training
         if not t.resumable or t.spec is None:
@@ -92,6 +119,8 @@ class SessionRuns(SessionCore):
         r.error = None
         r.message = f"training {why} from its latest checkpoint; follow it with /monitor/{{key}}"
         add_event(r, "restart", f"training {why} from its latest checkpoint", {"restarts": t.restarts})
+        if queued:
+            self._enqueue(r)
         sync_run(r)
         self._save()
         return TrainingSpec(**t.spec)
@@ -167,11 +196,17 @@ class SessionRuns(SessionCore):
     @write_first
     def request_stop(self, key: str) -> dict:
         r = self._session(key)
-        self._require(r, [State.training], "stop training", "there is no training run to stop")
+        self._require(r, [State.training, State.queued], "stop training", "there is no training run to stop")
         t = r.training
         t.stop_requested = True
         add_event(r, "state", "stop requested")
-        if not t.live:
+        if r.state == State.queued:  # it leaves the queue; it never ran
+            r.state = State.training  # (finish_training ends a running run)
+            # A queued resume keeps its checkpoint, and stays resumable; a new run leaves nothing.
+            self.finish_training(t.id, {**r.artifacts.model_dump(), "resumable": True} if t.restarts else {})
+            t.queue_position = None
+            r.message = "the queued run was stopped before it started"
+        elif not t.live:
             # Workers still starting: nothing trained yet, so end the run's actor (and its workers) now.
             self._stop_job(t.actor)
             self.finish_training(t.id, {})
@@ -196,7 +231,7 @@ class SessionRuns(SessionCore):
         """Forget a run and free its files (checkpoints, model, exports, results); not while it runs or serves."""
         r = self._session(key)
         run = find_run(r, run_id)
-        if run_id == r.training.id and r.state == State.training:
+        if run_id == r.training.id and r.state in (State.training, State.queued):
             raise WrongState(f"run {run_id} is running", state=r.state.value, hint="stop it with /training/stop first")
         if r.deployment and r.deployment.run_id == run_id:
             raise WrongState(f"run {run_id}'s model is deployed", state=r.state.value,

@@ -57,6 +57,15 @@ class Settings(BaseModel):
     # Serving beyond loopback without api_token is refused (serve_app/bind.py) unless this says it is meant.
     allow_unauthenticated_remote: bool = Field(
         default_factory=lambda: os.environ.get("TM_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"))
+    # Sessions the server holds at once. 1 is the reference's behaviour: /start_session is refused (409) while the
+    # session exists. Above 1 each /start_session adds one until the limit, and each session keeps its own state,
+    # files, runs and deployment; its key opens nothing of another's.
+    max_sessions: int = Field(default=1, ge=1)
+    # Training runs waiting for the cluster's resources (state queued) at most; past it training/start is 429.
+    max_queue: int = Field(default=100, ge=1)
+    # A session with no keyed call for this long, not busy and not deployed, is removed with its files (checked at
+    # each /start_session and /sessions). None: sessions stay until wiped.
+    session_ttl_hours: Optional[float] = Field(default=None, gt=0)
     # A session's files (uploads, runs, exports) may take this much; past it a new run or upload is refused (507)
     # naming the runs to delete. None: no quota, only the disk's space.
     max_session_storage_mb: Optional[float] = Field(default=None, gt=0)

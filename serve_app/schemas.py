@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model, model_validator
 
@@ -58,10 +58,17 @@ class ErrorInfo(_Open):
     message: str
 
 
+class SessionsSummary(_Open):
+    count: int
+    max_sessions: int
+    by_state: dict[str, int] = Field(description="sessions in each state")
+
+
 class ServerStatus(_Open):
     """The "server status dictionary" every route returns; routes add their own fields."""
 
-    state: State
+    state: Union[State, Literal["sessions"]] = Field(description="the session's state; `sessions` for the summary "
+                                                     "an unkeyed GET /status gives while several sessions exist")
     session_active: bool
     message: str
     model_ready: bool
@@ -70,6 +77,22 @@ class ServerStatus(_Open):
     training: Optional[TrainingStatus] = None
     import_: Optional[ImportStatus] = Field(None, alias="import")
     error: Optional[ErrorInfo] = None
+    sessions: Optional[SessionsSummary] = None
+
+
+class SessionInfo(_Open):
+    session_id: str
+    state: State
+    created_at: float
+    touched_at: float = Field(description="the last call with its key")
+    runs: int = Field(description="training runs in its history")
+    deployed: bool
+    message: str = ""
+
+
+class SessionList(_Open):
+    sessions: list[SessionInfo] = Field(description="oldest first; keys are never listed")
+    max_sessions: int
 
 
 class StartedSession(ServerStatus):

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict, deque
 from typing import Annotated, Optional
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serve_app.client_address import client_address
@@ -85,10 +85,9 @@ async def require_token(request: Request,
 ApiToken = Depends(require_token)
 
 
-async def authorized_key(key: Annotated[str, Path(description="The session key from /start_session.")],
-                         service: Service, request: Request) -> str:
-    """The path's session key, refused with 403 (or 409 with no session) before the route runs; wrong keys
-    count towards the client's limit of failures."""
+async def _authorized(key: str, service: Service, request: Request) -> str:
+    """`key`, refused with 403 (or 409 with no session) before the route runs; wrong keys count towards the
+    client's limit of failures."""
     try:
         await service.authorize(key)
     except Exception as e:
@@ -98,4 +97,17 @@ async def authorized_key(key: Annotated[str, Path(description="The session key f
     return key
 
 
+async def authorized_key(key: Annotated[str, Path(description="The session key from /start_session.")],
+                         service: Service, request: Request) -> str:
+    return await _authorized(key, service, request)
+
+
+async def header_key(service: Service, request: Request, key: Annotated[Optional[str], Header(
+        alias="X-Session-Key", description="Names the session the unkeyed routes answer for (several sessions: "
+        "max_sessions above 1); without it they answer for the only session, or GET /status summarises them.")]
+        = None) -> Optional[str]:
+    return None if key is None else await _authorized(key, service, request)
+
+
 SessionKey = Annotated[str, Depends(authorized_key)]
+HeaderKey = Annotated[Optional[str], Depends(header_key)]

@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import tarfile
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import httpx
 from tqdm import tqdm
 
 from training_client.client import DEFAULT_URL, TrainingModuleClient, TrainingModuleError
+from training_client.tables import runs_table, sessions_table
 
 
 def version() -> str:
@@ -46,14 +46,7 @@ def _sample(name: str) -> str:
     return str(resources.files("training_client.sample_data") / name)
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="training-module", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    parser.add_argument("--url", default=os.environ.get("TM_URL") or DEFAULT_URL,
-                        help="server address (default: $TM_URL, else %(default)s)")
-    parser.add_argument("--token", help="the server's API token, if it has one (default: $TM_API_TOKEN)")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_run_command(sub) -> None:
     run = sub.add_parser("run", help="upload, preprocess, train, print metrics, download the model")
     run.add_argument("--train", default=_sample("banking77_train.csv"), help="train file (default: bundled sample)")
     run.add_argument("--test", default=_sample("banking77_test.csv"), help="test file (default: bundled sample)")
@@ -70,6 +63,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--force-restart", action="store_true", help="wipe an active session first")
     run.add_argument("--predict", action="append", default=[], metavar="TEXT",
                      help="after training, deploy the model and print its predictions for these texts")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="training-module", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--url", default=os.environ.get("TM_URL") or DEFAULT_URL,
+                        help="server address (default: $TM_URL, else %(default)s)")
+    parser.add_argument("--token", help="the server's API token, if it has one (default: $TM_API_TOKEN)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_command(sub)
     down = sub.add_parser("download", help="download the session's trained model as tar.gz")
     down.add_argument("--key", required=True)
     down.add_argument("--format", choices=["torch", "onnx", "onnx-int8"], default="torch",
@@ -92,7 +96,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     pred.add_argument("--key", required=True)
     undep = sub.add_parser("undeploy", help="remove the model deployment")
     undep.add_argument("--key", required=True)
-    sub.add_parser("status", help="print the server status")
+    status = sub.add_parser("status", help="print the status: --key's session, else the only one's (with several "
+                            "sessions: a summary)")
+    status.add_argument("--key", help="the session's key (sent as the X-Session-Key header)")
+    sub.add_parser("sessions", help="list the server's sessions (id, state, runs; no keys)")
     imp = sub.add_parser("import", help="import a base model into the catalogue, in the session of --key")
     imp.add_argument("model_type", choices=["hub", "directory", "archive", "bundled"])
     imp.add_argument("model_name", help="hub id, server directory, archive file, or anything for bundled")
@@ -145,19 +152,6 @@ def deploy(client: TrainingModuleClient, options: dict, run_id: str | None = Non
         raise RuntimeError(f"the deployment is {status['state']}: {status.get('message')}")
     print(f"model deployed: Serve app {status['app']}, replicas {status['replicas']}")
     return status
-
-
-def runs_table(runs: list[dict]) -> str:
-    """One line a run: id, state, when it started and ended, the selected metric's best value."""
-    def when(t):
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
-
-    def selected(s):
-        return f"{s['metric']} {s['value']:.4f} ({s['split']})" if s and s.get("value") is not None else "-"
-    lines = [f"{'run':<28} {'state':<8} {'started':<19} {'ended':<19} selected"]
-    lines += [f"{r['run_id']:<28} {r['state']:<8} {when(r['started_at']):<19} {when(r['finished_at']):<19} "
-              f"{selected(r['selected'])}{'  (deployed)' if r.get('deployed') else ''}" for r in runs]
-    return "\n".join(lines)
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -244,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     with TrainingModuleClient(args.url, timeout=300, token=args.token) as client:
         try:
             if args.command == "status":
+                client.key = args.key
                 print(json.dumps(client.status(), indent=2))
             elif args.command == "import":
                 client.key = args.key
@@ -253,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                 done = client.wait_imported()["import"]
                 print(json.dumps(done.get("entry") or done, indent=2))
                 return 0 if done["status"] == "done" else 1
+            elif args.command == "sessions":
+                print(sessions_table(client.sessions()))
             elif args.command == "models":
                 for entry in client.models():
                     print(f"{entry['name']:<32} {entry.get('architecture', '-'):<32} "

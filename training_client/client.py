@@ -45,7 +45,11 @@ class TrainingModuleClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs) -> dict:
+    def _request(self, method: str, path: str, named: bool = True, **kwargs) -> dict:
+        """One call; once the client has a key, the X-Session-Key header names its session to the unkeyed routes
+        (/status, /parameters, ...) of a server holding several (`named=False` leaves it out)."""
+        if named and self.key:
+            kwargs["headers"] = {"X-Session-Key": self.key, **kwargs.get("headers", {})}
         response = self.http.request(method, path, **kwargs)
         if response.is_error:
             try:
@@ -62,7 +66,10 @@ class TrainingModuleClient:
 
     # ---- session and config -------------------------------------------------------
     def start_session(self, force_restart: bool = False) -> dict:
-        status = self._request("GET", "/start_session", params={"force_restart": int(force_restart)})
+        """A new session (its key is kept); `force_restart` wipes this client's session first (the header names it;
+        without a key, the server's only session)."""
+        status = self._request("GET", "/start_session", named=force_restart,
+                               params={"force_restart": int(force_restart)})
         self.key = status["key"]
         return status
 
@@ -74,6 +81,10 @@ class TrainingModuleClient:
 
     def status(self) -> dict:
         return self._request("GET", "/status")
+
+    def sessions(self) -> dict:
+        """Every session on the server (id, state, times; no keys): the server's API token is what it needs."""
+        return self._request("GET", "/sessions", named=False)
 
     def healthcheck(self) -> dict:
         return self._request("GET", "/healthcheck")

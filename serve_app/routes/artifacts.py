@@ -20,7 +20,7 @@ Format = Annotated[ModelFormat, Query(alias="format", description="torch (the tr
 @router.get("/model_ready/{key}", response_model=ServerStatus, response_model_exclude_unset=True,
             responses=errors(403, 409))
 async def model_ready(key: SessionKey, service: Service) -> dict:
-    return await service.status()
+    return await service.status(key)
 
 
 @router.get("/download_model/{key}", response_class=FileResponse,

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from serve_app.dependencies import Service, UploadBody
 from serve_app.schemas import GUARDED, DatasetUploaded, ServerStatus, errors, multipart_files
-from serve_app.security import ApiToken, SessionKey
+from serve_app.security import ApiToken, HeaderKey, SessionKey
 
 router = APIRouter(dependencies=[ApiToken], responses=GUARDED)
 
@@ -33,5 +33,5 @@ async def preprocess(key: SessionKey, service: Service) -> dict:
 
 @router.get("/preprocess_status", response_model=ServerStatus, response_model_exclude_unset=True,
             tags=["preprocessing"])
-async def preprocess_status(service: Service) -> dict:
-    return await service.status()
+async def preprocess_status(service: Service, key: HeaderKey) -> dict:
+    return await service.status(key)

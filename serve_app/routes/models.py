@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from serve_app.dependencies import Service, UploadBody
 from serve_app.schemas import GUARDED, Catalogue, ImportedModel, ServerStatus, errors, multipart_files
-from serve_app.security import ApiToken, SessionKey
+from serve_app.security import ApiToken, HeaderKey, SessionKey
 from train_jobs.specs import ModelSource
 
 router = APIRouter(tags=["models"], dependencies=[ApiToken], responses=GUARDED)
@@ -29,9 +29,9 @@ async def import_model(key: SessionKey, model_type: ModelType, model_name: Model
 
 
 @router.get("/import_status", response_model=Catalogue, response_model_exclude_unset=True)
-async def import_status(service: Service) -> dict:
+async def import_status(service: Service, key: HeaderKey) -> dict:
     """The latest import (queued, running, done or failed, with progress and error) and the catalogue."""
-    return await service.import_status()
+    return await service.import_status(key)
 
 
 @router.get("/get_imported_model/{key}", response_model=ImportedModel, response_model_exclude_unset=True,
@@ -45,8 +45,8 @@ async def get_imported_model(
 ):
     """An imported model as tar.gz (weights and config; `tokenizer=true` adds the tokenizer files),
     or with `on_disk=true` its location and catalogue entry."""
-    entry = await service.imported_model(key, model_name)
+    entry = await service.catalogue.entry(key, model_name)
     if on_disk:
-        return {**await service.status(), "model": entry, "message": f"{entry['name']} is at {entry['path']}"}
-    path = await service.imported_model_archive(entry, tokenizer)
+        return {**await service.status(key), "model": entry, "message": f"{entry['name']} is at {entry['path']}"}
+    path = await service.catalogue.archive(entry, tokenizer)
     return FileResponse(path, media_type="application/gzip", filename=f"{entry['name']}.tar.gz")

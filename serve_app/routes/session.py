@@ -14,12 +14,13 @@ from serve_app.schemas import (
     Health,
     Parameters,
     ServerStatus,
+    SessionList,
     StartedSession,
     TrainingConfigUpdate,
     Unhealthy,
     errors,
 )
-from serve_app.security import ApiToken, SessionKey
+from serve_app.security import ApiToken, HeaderKey, SessionKey
 
 router = APIRouter(tags=["session"], dependencies=[ApiToken], responses=GUARDED)
 health = APIRouter(tags=["session"])  # open: load balancers and probes carry no token
@@ -28,14 +29,23 @@ ForceRestart = Annotated[int, Query(description="If != 0, wipe the current sessi
 
 @router.get("/start_session", response_model=StartedSession, response_model_exclude_unset=True,
             responses=errors(409, 507))
-async def start_session(service: Service, force_restart: ForceRestart = 0) -> dict:
-    """Start a new session and return its key; 409 while one is active unless `force_restart`."""
-    return await service.start_session(force_restart != 0)
+async def start_session(service: Service, key: HeaderKey, force_restart: ForceRestart = 0) -> dict:
+    """Start a new session and return its key; 409 while one is active unless `force_restart` (with several
+    sessions: 409 at max_sessions; `force_restart` wipes only the session the X-Session-Key header names)."""
+    return await service.start_session(force_restart != 0, key)
 
 
-@router.get("/status", response_model=ServerStatus, response_model_exclude_unset=True)
-async def status(service: Service) -> dict:
-    return await service.status()
+@router.get("/status", response_model=ServerStatus, response_model_exclude_unset=True, responses=errors(403))
+async def status(service: Service, key: HeaderKey) -> dict:
+    """The session's status: the X-Session-Key header's, or the only one's; with several sessions and no header,
+    a summary (sessions by state, no keys)."""
+    return await service.status(key)
+
+
+@router.get("/sessions", response_model=SessionList, response_model_exclude_unset=True)
+async def sessions(service: Service) -> dict:
+    """Every session's id, state and times, no keys: for the server's operator (the API token guards it)."""
+    return await service.list_sessions()
 
 
 @health.get("/healthcheck", response_model=Health, response_model_exclude_unset=True, responses={503: {
@@ -55,7 +65,8 @@ async def update_parameters(key: SessionKey, config: TrainingConfigUpdate, servi
 
 
 @router.get("/parameters", response_model=Parameters, response_model_exclude_unset=True, tags=["config"],
-            responses=errors(409))
-async def get_parameters(service: Service) -> dict:
-    """The training config and dataset summary. The key is never returned here: this route takes none."""
-    return await service.get_parameters()
+            responses=errors(403, 409))
+async def get_parameters(service: Service, key: HeaderKey) -> dict:
+    """The training config and dataset summary (of the X-Session-Key header's session, or the only one). The key
+    is never returned here."""
+    return await service.get_parameters(key)

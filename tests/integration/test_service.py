@@ -279,7 +279,7 @@ def test_a_recovery_that_failed_is_503_until_it_is_done(make_service, tmp_path):
     end. Unhealthy, saying so, until space is freed; then the recovery is done and the server healthy."""
     with small_disk(tmp_path / "disk", "4m") as root:
         record = SessionRecord(session_id="0" * 32, key="k" * 43, state=State.training)
-        Layout(root).state_file.write_text(record.model_dump_json())
+        Layout(root).legacy_state_file.write_text(record.model_dump_json())  # moved to its own file on start
         filler = fill(root)
         service = make_service(root=root)
 

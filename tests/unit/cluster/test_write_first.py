@@ -31,7 +31,7 @@ class FullDisk(Harness):
     def _persist(self, record: Optional[SessionRecord], wait: bool) -> None:
         if wait and self.writes_left is not None:
             if self.writes_left == 0:
-                raise OSError(errno.ENOSPC, "No space left on device", str(self.layout.state_file))
+                raise OSError(errno.ENOSPC, "No space left on device", str(self.layout.state_file("s")))
             self.writes_left -= 1
         super()._persist(record, wait)
 

@@ -37,6 +37,13 @@ def test_wrong_keys_past_the_limit_are_429_and_the_right_key_still_passes(client
     assert client.get(f"/monitor/{KEY}", headers=RIGHT).status_code == 200
 
 
+def test_a_wrong_x_session_key_is_a_wrong_key_too(client):
+    """The header naming the session of an unkeyed route is checked like a path key: 403, braked past the limit."""
+    codes = [client.get("/status", headers={**RIGHT, "X-Session-Key": "not-the-key"}).status_code for _ in range(6)]
+    assert codes == [403] * 5 + [429]
+    assert client.get("/status", headers={**RIGHT, "X-Session-Key": KEY}).status_code == 200
+
+
 def test_wrong_tokens_past_the_limit_are_429_and_the_right_token_still_passes(client):
     codes = [client.get("/status", headers={"Authorization": "Bearer wrong-token-0123456789"}).status_code
              for _ in range(8)]

@@ -4,6 +4,7 @@ route's template, never the session key a client put in the path."""
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,7 +27,7 @@ class KeyOnly:
         if key != KEY:
             raise WrongKey("wrong session key")
 
-    async def status(self) -> dict:
+    async def status(self, key: Optional[str] = None) -> dict:
         return {"state": "idle", "session_active": False, "message": "no session", "model_ready": False}
 
 

@@ -43,19 +43,6 @@ def test_import_needs_the_sessions_key(capsys):
     assert exit_.value.code == 2 and "--key" in capsys.readouterr().err
 
 
-def test_runs_table_has_a_line_a_run_with_the_selected_metric():
-    from training_client.cli import runs_table
-
-    table = runs_table([{"run_id": "abcd1234-train-5", "state": "running", "started_at": 1.7e9, "finished_at": None,
-                         "selected": None},
-                        {"run_id": "abcd1234-train-3", "state": "done", "started_at": 1.7e9, "finished_at": 1.7e9 + 60,
-                         "selected": {"metric": "accuracy", "value": 0.91234, "split": "validation"},
-                         "deployed": True}]).splitlines()
-    assert len(table) == 3 and table[0].split()[:2] == ["run", "state"]
-    assert table[1].split()[:2] == ["abcd1234-train-5", "running"] and table[1].endswith("-")
-    assert table[2].endswith("accuracy 0.9123 (validation)  (deployed)")
-
-
 def test_runs_needs_the_sessions_key(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["runs"])
