@@ -9,7 +9,7 @@ import time
 from typing import Optional
 
 from cluster.quota import check_quota
-from cluster.run_history import add_event, find_run, open_run, run_detail, run_summary, sync_run
+from cluster.run_history import add_event, current_run, find_run, open_run, run_detail, run_summary, sync_run
 from cluster.session_core import SessionCore, write_first
 from cluster.session_record import TRAINABLE, Artifacts, SessionRecord, State
 from train_jobs.errors import InvalidParameters, WrongState
@@ -97,8 +97,9 @@ class SessionRuns(SessionCore):
             return None
         t = r.training
         r.state, t.status, t.queue_position, t.message = State.training, "running", None, "starting workers"
-        if not t.restarts:
+        if not t.restarts:  # a new run starts now; its history entry was opened when it queued
             t.started_at = time.time()
+            current_run(r).started_at = t.started_at
         r.message = STARTED
         add_event(r, "state", "started from the queue", {"status": "running"})
         sync_run(r)

@@ -193,7 +193,11 @@ def test_runs_queue_in_order_when_the_cluster_fits_one(tmp_path):
     assert [sessions.keyed(k).status()["training"]["queue_position"] for k in (b, c)] == [1, 2]
     assert sessions.admit() == []  # a still holds both CPUs
     finish(sessions, a)
+    queued_at = sessions.keyed(b).list_runs(b)["runs"][0]["started_at"]
+    clock_before = sessions.keyed(a).record.training.finished_at
     [started] = sessions.admit()
+    run = sessions.keyed(b).list_runs(b)["runs"][0]
+    assert run["started_at"] >= clock_before >= queued_at  # a queued run starts when its turn comes
     assert started.run_id == sessions.keyed(b).record.training.id and sessions.keyed(b).record.state == State.training
     assert sessions.keyed(c).status()["training"]["queue_position"] == 1
     assert [e["message"] for e in sessions.keyed(b).get_run(b, started.run_id)["events"]][:3] == [
