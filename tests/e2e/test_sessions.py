@@ -11,7 +11,8 @@ from conftest import API_TOKEN, MAX_UPLOAD_MB, TINY_MODEL
 from data import sentiment_files
 from helpers import expect_error, wait_for
 
-from training_client import TrainingModuleClient, auth_headers
+from training_client import TrainingModuleClient
+from training_client.client import auth_headers
 from training_client.local_server import ServerProcess
 
 CONFIG = {"model": TINY_MODEL, "epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "precision": "fp32"}
@@ -98,10 +99,10 @@ def test_the_limit_and_force_restart_name_one_session(clients, several):
 
 
 def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_in_order(clients, several, tmp_path):
-    files = sentiment_files(tmp_path, 400, 40)
+    files = sentiment_files(tmp_path, 240, 16)
     for client in clients:
         client.start_session(force_restart=True)
-        client.set_parameters(**{**CONFIG, "epochs": 3, "batch_size": 8})
+        client.set_parameters(**{**CONFIG, "epochs": 2, "batch_size": 8})
         client.upload_dataset(*files)
         client.preprocess()
     for client in clients:
