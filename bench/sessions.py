@@ -8,8 +8,11 @@ One server with max_sessions above the largest N. Session A trains the default m
 queues a second run behind it (the cluster here fits one run: "two runs train" is one
 training, one queued). For each N, N more sessions each call GET /status (with their
 X-Session-Key) and GET /monitor/{key} once a second for --window seconds, from their
-own threads; A's samples/s over the window is read from its /monitor. Windows with no
-pollers come first and last, so the ratio is against a baseline taken around them.
+own threads; A's samples/s over the window is read from its /monitor. A window with no
+pollers comes before and after each polled one, and each N is compared with the mean of
+those two (the run's speed drifts between epochs; neighbours see the same drift). Ray
+runs without the dashboard, whose processes preempt the API (bench/status_latency.py
+measures both).
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     train, test = _sample("banking77_train.csv"), _sample("banking77_test.csv")
-    with temporary_server(max_sessions=max(counts) + 2) as (server, _):
+    with temporary_server(dashboard=False, max_sessions=max(counts) + 2) as (server, _):
         trainer, queued = prepared(server, train, test), prepared(server, train, test)
         pollers = []
         for _ in range(max(counts)):
@@ -96,20 +99,19 @@ def main() -> None:
         assert queued.start_training()["state"] == "queued"
         while not (trainer.monitor()["training"]["live"] or {}).get("samples_per_s"):
             time.sleep(0.5)
-        time.sleep(5)  # past the first windows' warm-up
+        time.sleep(20)  # past the first epochs' warm-up
         rows = [window(server, [], trainer, args.window)]
         for n in counts:
-            rows.append(window(server, pollers[:n], trainer, args.window))
-        rows.append(window(server, [], trainer, args.window))
+            rows += [window(server, pollers[:n], trainer, args.window), window(server, [], trainer, args.window)]
         still = trainer.status()["state"] == "training" and queued.status()["state"] == "queued"
         for client in (trainer, queued):
             client.stop_training()
-    baseline = statistics.fmean([rows[0]["samples_per_s"], rows[-1]["samples_per_s"]])
-    for row in rows:
-        row["throughput_vs_alone"] = round(row["samples_per_s"] / baseline, 3)
+    for i in range(1, len(rows), 2):  # each polled window against the unpolled ones either side
+        alone = statistics.fmean([rows[i - 1]["samples_per_s"], rows[i + 1]["samples_per_s"]])
+        rows[i]["throughput_vs_alone"] = round(rows[i]["samples_per_s"] / alone, 3)
     print(f"{'polling':>8}{'samples/s':>11}{'vs alone':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for row in rows:
-        print(f"{row['sessions_polling']:>8}{row['samples_per_s']:>11}{row['throughput_vs_alone']:>10}"
+        print(f"{row['sessions_polling']:>8}{row['samples_per_s']:>11}{row.get('throughput_vs_alone', '-'):>10}"
               f"{row.get('p50_ms', '-'):>9}{row.get('p99_ms', '-'):>9}")
     print(f"one run training and one queued throughout: {still}")
     write_result("sessions", {"rows": rows, "window_s": args.window, "training_throughout": still,
