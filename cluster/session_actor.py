@@ -66,6 +66,9 @@ class SessionFile:
         else:
             self._writer.submit(data)
         self._on_write()
+        if record is None and wait:  # wiped: its file is gone, and its writer's thread goes too
+            self._writer.close()
+            self._session_id, self._writer = None, None
 
 
 def read_records(layout: Layout) -> list[SessionRecord]:

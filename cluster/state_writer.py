@@ -32,6 +32,7 @@ class LatestWriter:
         self._written = 0
         self._submitted = 0  # the newest version handed to `submit`
         self._handled = 0  # the newest submitted version the background thread has written or dropped
+        self._closed = False
         threading.Thread(target=self._run, name=f"writer:{path.name}", daemon=True).start()
 
     def write(self, data: Optional[bytes]) -> None:
@@ -56,6 +57,12 @@ class LatestWriter:
         with self._cond:
             return self._cond.wait_for(lambda: self._handled >= self._submitted, timeout)
 
+    def close(self) -> None:
+        """End the background thread once what was submitted is handled (a wiped session's file is done with)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
     def _store(self, data: Optional[bytes]) -> None:
         if data is None:
             self.path.unlink(missing_ok=True)
@@ -65,7 +72,9 @@ class LatestWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._pending is not None)
+                self._cond.wait_for(lambda: self._pending is not None or self._closed)
+                if self._pending is None:
+                    return
                 version, data = self._pending
                 self._pending = None
             with self._disk:

@@ -4,6 +4,7 @@ SessionFile and read_records), without Ray: several sessions, each found by its 
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from test_session_machine import Harness, cache_meta, outcome
@@ -149,7 +150,9 @@ def test_every_session_comes_back_from_its_own_file(tmp_path):
     assert {p.stem for p in h.layout.state_files()} == ids
     back = SessionRegistry(h.settings, read_records(h.layout), machine)
     assert {back.keyed(k).record.session_id for k in (a, b)} == ids
+    writers = threading.active_count()
     back.start(force=True, key=a)  # the wiped session's file goes, the new one's comes
+    assert threading.active_count() <= writers + 1  # and its writer's thread ends
     assert len(h.layout.state_files()) == 2 and sessions.keyed(b).record.session_id in {
         p.stem for p in h.layout.state_files()}
 

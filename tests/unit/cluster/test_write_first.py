@@ -6,6 +6,7 @@ left as it was, in memory as on disk, and files a step made for it are removed. 
 from __future__ import annotations
 
 import errno
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -194,3 +195,14 @@ def test_a_run_that_ended_itself_keeps_its_message(h):
     ended = CheckpointDidNotFit("the checkpoint of step 20 (14.0 MB) did not fit in the storage root /data")
     failed = WorkerGroupError("rank 0 failed", {0: UserExceptionWithTraceback(ended, "Traceback ...")})
     assert failure(spec, failed) == str(ended)
+
+
+def test_a_closed_writer_ends_its_thread_after_what_was_submitted(tmp_path):
+    writer = LatestWriter(tmp_path / "closing.json")
+    writer.submit(b"last")
+    writer.close()
+    threads = [t for t in threading.enumerate() if t.name == "writer:closing.json"]
+    for thread in threads:
+        thread.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert (tmp_path / "closing.json").read_bytes() == b"last"
