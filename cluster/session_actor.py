@@ -130,12 +130,21 @@ class SessionActor:
                 self.abort_job(spec.run_id, f"could not start {spec.run_id}: {e}")
 
     def _admit(self) -> None:
-        """Start the queued runs that now fit (after a run ended or left the queue, or a session went)."""
-        self._launch(self.sessions.admit())
+        """Start the queued runs that now fit (after a run ended or left the queue, or a session went). A start that
+        cannot be written (a full disk) leaves its run queued, tried again at the next /status; the step that
+        called this keeps its own answer."""
+        try:
+            specs = self.sessions.admit()
+        except OSError:
+            log.exception("could not start a queued run; trying again at the next /status")
+            return
+        self._launch(specs)
 
     def status(self, key: Optional[str] = None) -> dict:
         if not self._recovered:
             self._recover()
+        elif self.sessions.queue():
+            self._admit()
         return self.sessions.status(key)
 
     def health(self) -> dict:
