@@ -84,7 +84,9 @@ def test_restarting_ray_brings_back_the_session_and_the_cut_off_run_resumes_by_i
     wait_for(lambda: len(client.monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
     before = client.get_parameters()
 
-    server.stop()  # Ctrl-C on serve run: Serve and the local Ray instance go away mid-training
+    # Ctrl-C on serve run, waiting out Serve's whole shutdown: the local Ray instance goes away mid-training (a kill
+    # after the suite's 10 s grace can leave Ray's processes behind, and the next serve run joins them)
+    server.stop(timeout=120)
     server.start()
 
     status = client.monitor()  # the same key still works

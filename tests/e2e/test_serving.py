@@ -153,7 +153,7 @@ def test_restarted_server_brings_the_deployment_back(single, server):
     client, _ = single
     deployed(client)
     before = client.predict(["the film was great"])["predictions"]
-    server.stop()
+    server.stop(timeout=120)  # Serve's whole shutdown: no Ray process left for the next serve run to join
     server.start()
     status = client.wait_deployed()["deployment"]
     assert status["state"] == "ready", status

@@ -110,7 +110,7 @@ def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_i
     assert [c.start_training()["state"] for c in clients] == ["training", "queued", "queued"]
     wait_for(lambda: len(clients[0].monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
 
-    several.stop()  # Ctrl-C on serve run: Serve and the local Ray instance go away with the run training
+    several.stop(timeout=120)  # Ctrl-C, Serve's whole shutdown: Ray goes away with the run training
     several.start()
 
     back = [client.status() for client in clients]
