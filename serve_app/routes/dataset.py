@@ -32,6 +32,6 @@ async def preprocess(key: SessionKey, service: Service) -> dict:
 
 
 @router.get("/preprocess_status", response_model=ServerStatus, response_model_exclude_unset=True,
-            tags=["preprocessing"])
+            tags=["preprocessing"], responses=errors(403))
 async def preprocess_status(service: Service, key: HeaderKey) -> dict:
     return await service.status(key)

@@ -28,7 +28,7 @@ async def import_model(key: SessionKey, model_type: ModelType, model_name: Model
     return await service.import_model(key, model_type, model_name, body)
 
 
-@router.get("/import_status", response_model=Catalogue, response_model_exclude_unset=True)
+@router.get("/import_status", response_model=Catalogue, response_model_exclude_unset=True, responses=errors(403))
 async def import_status(service: Service, key: HeaderKey) -> dict:
     """The latest import (queued, running, done or failed, with progress and error) and the catalogue."""
     return await service.import_status(key)

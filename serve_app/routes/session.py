@@ -28,7 +28,7 @@ ForceRestart = Annotated[int, Query(description="If != 0, wipe the current sessi
 
 
 @router.get("/start_session", response_model=StartedSession, response_model_exclude_unset=True,
-            responses=errors(409, 507))
+            responses=errors(403, 409, 507))
 async def start_session(service: Service, key: HeaderKey, force_restart: ForceRestart = 0) -> dict:
     """Start a new session and return its key; 409 while one is active unless `force_restart` (with several
     sessions: 409 at max_sessions; `force_restart` wipes only the session the X-Session-Key header names)."""

@@ -57,3 +57,13 @@ def test_a_405_names_every_method_of_the_path_and_says_so(client):  # noqa: F811
     assert set(response.headers["allow"].split(", ")) == {"GET", "POST", "DELETE"}
     assert response.json()["message"] == "PUT is not a method of /deploy/{key}; it takes GET, POST, DELETE"
     assert KEY not in response.text
+
+
+def test_every_route_that_reads_a_session_key_declares_its_403():
+    """A wrong key is 403 on every route that takes one (the path's {key} or X-Session-Key); the schema must say
+    so, or schema-driven clients (and the fuzz test) meet an undocumented status."""
+    paths = create_app().openapi()["paths"]
+    keyed = [(path, method) for path, methods in paths.items() for method, op in methods.items()
+             if {(p["in"], p["name"]) for p in op.get("parameters", [])} & {("path", "key"), ("header", "X-Session-Key")}]
+    assert len(keyed) > 10 and ("/status", "get") in keyed
+    assert [route for route in keyed if "403" not in paths[route[0]][route[1]]["responses"]] == []
