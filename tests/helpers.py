@@ -270,6 +270,21 @@ def server_processes(server, marker: str) -> list[psutil.Process]:
     return found
 
 
+def crash_and_restart(server) -> None:
+    """SIGKILL `serve run` and every process it started, its local Ray instance's included (GCS, raylet, workers,
+    job actors), as a machine that loses power, then start the server again. Ray goes away at once, mid-step: a
+    graceful stop takes about 50 s here, long enough for a short run to end first. Ray's processes do not all stay
+    in serve run's process group, so the whole tree is found first; none is left for the next serve run to join."""
+    root = psutil.Process(server.proc.pid)
+    tree = [root, *root.children(recursive=True)]
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(tree, timeout=60)
+    server.proc.wait(60)
+    server.start()
+
+
 def kill_session_actor(server) -> int:
     """SIGKILL this server's session actor process, as a crash would (Ray restarts the actor); returns its PID."""
     [actor] = wait_for(lambda: server_processes(server, "ray::SessionActor"), 30, "the session actor's process")

@@ -76,6 +76,9 @@ class ServerProcess:
         command = [str(SERVE), "run", str(self.config)]
         if not self.ray_address and not self.ray_port:
             create_private_token(env)  # before Serve's new Ray instance writes its token world-readable
+            # A Ray instance of its own: with no address, ray.init joins any Ray instance it finds on the machine
+            # (another server's, or what a killed one left behind) and this server would run its jobs there.
+            command += ["--address", "local"]
         if self.ray_address:
             command += ["--address", self.ray_address]
         elif self.ray_port:

@@ -9,7 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from conftest import TINY_MODEL
 from data import pair_files, sentiment_files
-from helpers import expect_error, extract, kill_session_actor, prepared_session, server_processes, wait_for
+from helpers import (
+    crash_and_restart,
+    expect_error,
+    extract,
+    kill_session_actor,
+    prepared_session,
+    server_processes,
+    wait_for,
+)
 from transformers import AutoModelForSequenceClassification
 
 from training_client import TrainingModuleClient, TrainingModuleError
@@ -77,17 +85,13 @@ def _status_or_none(url: str):
 
 
 def test_restarting_ray_brings_back_the_session_and_the_cut_off_run_resumes_by_itself(server, tmp_path):
-    # Enough rows that the epochs left outlast Serve's shutdown (with 400 the run could end before Ray went).
-    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 1200, 40), model=TINY_MODEL, epochs=6,
+    client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 400, 40), model=TINY_MODEL, epochs=6,
                               batch_size=8)
     client.start_training()
     wait_for(lambda: len(client.monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
     before = client.get_parameters()
 
-    # Ctrl-C on serve run, waiting out Serve's whole shutdown: the local Ray instance goes away mid-training (a kill
-    # after the suite's 10 s grace can leave Ray's processes behind, and the next serve run joins them)
-    server.stop(timeout=120)
-    server.start()
+    crash_and_restart(server)  # the local Ray instance goes away mid-training, at once
 
     status = client.monitor()  # the same key still works
     # Resumed by itself (on a fast machine the few epochs left may be done already).

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import API_TOKEN, MAX_UPLOAD_MB, TINY_MODEL
 from data import sentiment_files
-from helpers import expect_error, wait_for
+from helpers import crash_and_restart, expect_error, wait_for
 
 from training_client import TrainingModuleClient
 from training_client.client import auth_headers
@@ -99,7 +99,7 @@ def test_the_limit_and_force_restart_name_one_session(clients, several):
 
 
 def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_in_order(clients, several, tmp_path):
-    files = sentiment_files(tmp_path, 800, 16)
+    files = sentiment_files(tmp_path, 400, 16)
     for client in clients:
         client.start_session(force_restart=True)
         client.set_parameters(**{**CONFIG, "epochs": 2, "batch_size": 8})
@@ -110,8 +110,7 @@ def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_i
     assert [c.start_training()["state"] for c in clients] == ["training", "queued", "queued"]
     wait_for(lambda: len(clients[0].monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
 
-    several.stop(timeout=120)  # Ctrl-C, Serve's whole shutdown: Ray goes away with the run training
-    several.start()
+    crash_and_restart(several)  # Ray goes away at once, with the run training and two queued
 
     back = [client.status() for client in clients]
     assert back[2]["state"] in ("queued", "training"), back  # the queue came back
