@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Optional
 
 import ray
+from cachetools.func import ttl_cache
 
 from cluster.jobs import TrainingJob, launch
 from cluster.layout import Layout
@@ -24,8 +25,13 @@ from cluster.state_writer import LatestWriter
 from train_jobs.files import atomic_write_bytes, read_json
 from train_jobs.logs import configure_logging
 from train_jobs.specs import TrainingSpec
+from train_jobs.training.scaling import cluster_size
 
 log = logging.getLogger(__name__)
+# The queue fits runs into the cluster's size, and an unkeyed /status shows it: asked of Ray's GCS at most once
+# in this many seconds, not on every poll of a queued session (nodes come and go far less often).
+CLUSTER_SIZE_TTL_S = 5
+cached_cluster_size = ttl_cache(maxsize=1, ttl=CLUSTER_SIZE_TTL_S)(cluster_size)
 
 
 def job_alive(name: str) -> bool:
@@ -98,7 +104,7 @@ class SessionActor:
         self.settings = config
         self._metrics = SessionMetrics()
         config.root.mkdir(parents=True, exist_ok=True)
-        self.sessions = SessionRegistry(config, read_records(config.layout), self._machine, ray.cluster_resources)
+        self.sessions = SessionRegistry(config, read_records(config.layout), self._machine, cached_cluster_size)
         self._recovered = False
         self._recover()
 

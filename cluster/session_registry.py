@@ -47,7 +47,7 @@ class SessionRegistry:
     def __init__(self, settings: Settings, records: list[SessionRecord],
                  new_machine: Callable[[Optional[SessionRecord]], SessionMachine],
                  resources: Callable[[], dict] = dict, clock: Callable[[], float] = time.time):
-        """`resources()`: the cluster's (ray.cluster_resources()), which the queue fits runs into."""
+        """`resources()`: the cluster's (training/scaling.py's cluster_size()), which the queue fits runs into."""
         self.settings = settings
         self._new_machine, self._resources, self._clock = new_machine, resources, clock
         self.machines: list[SessionMachine] = [new_machine(r) for r in sorted(records, key=lambda r: r.created_at)]

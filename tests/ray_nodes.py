@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -101,3 +103,15 @@ class LocalNodes:
         for name in [n for n in self.nodes if n != "head"] + ["head"] * ("head" in self.nodes):
             self.kill_node(name)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def head_and_second(cpus_each: int = 1) -> Iterator[LocalNodes]:
+    """A cluster of two nodes, "head" and "second", shut down on leaving."""
+    cluster = LocalNodes()
+    try:
+        cluster.start_head(num_cpus=cpus_each)
+        cluster.add_node("second", num_cpus=cpus_each)
+        yield cluster
+    finally:
+        cluster.shutdown()

@@ -15,7 +15,7 @@ import pytest
 from conftest import TINY_MODEL
 from data import sentiment_files
 from helpers import prepared_session, wait_for
-from ray_nodes import AUTH, LocalNodes
+from ray_nodes import AUTH, head_and_second
 
 from training_client.local_server import ServerProcess
 
@@ -28,13 +28,8 @@ CONFIG = {"model": TINY_MODEL, "epochs": EPOCHS, "batch_size": 8, "learning_rate
 
 @pytest.fixture(scope="module")
 def nodes():
-    cluster = LocalNodes()
-    try:
-        cluster.start_head(num_cpus=1)
-        cluster.add_node("second", num_cpus=1)
+    with head_and_second() as cluster:
         yield cluster
-    finally:
-        cluster.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from train_jobs.results.archives import build_model_archive, build_results, kept
 from train_jobs.specs import TrainingSink, TrainingSpec
 from train_jobs.training.loop import train_loop_per_worker
 from train_jobs.training.resource_wait import OnWaiting, wait_for_workers
-from train_jobs.training.scaling import worker_plan
+from train_jobs.training.scaling import cluster_size, worker_plan
 from train_jobs.training.search import OnTrials, adopt_best_trial, best_checkpoint, run_search
 from train_jobs.training.selection import SCORE
 from train_jobs.training.timings import FILE as TIMINGS_FILE
@@ -31,11 +31,14 @@ SHUFFLE_BUFFER = 10_000
 # report, so a second report within one interval, and the end of the run, waited for the next poll: about 3 s of
 # every run. Read from the environment of the process that calls fit() (this job actor's own) and passed on.
 POLL_ENV, POLL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5"
+# Ray Train's run records, which the dashboard's Train page reads (off by default): each run appears there under
+# its RunConfig name, the run id that names its session (`<session id[:8]>-train-N`). One actor, no CPU.
+STATE_ENV = "RAY_TRAIN_ENABLE_STATE_TRACKING"
 
 
 def scaling_for(spec: TrainingSpec) -> tuple[ScalingConfig, int]:
     """Workers and CPUs per worker from the cluster; returns the config and torch threads per worker."""
-    resources = ray.cluster_resources()
+    resources = cluster_size()
     if spec.config.use_gpu and not resources.get("GPU"):
         raise ValueError("use_gpu is true but the Ray cluster has no GPU")
     use_gpu, workers, cpus = worker_plan(spec.config.use_gpu, spec.config.num_workers, spec.default_workers, resources)
@@ -98,7 +101,8 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
     Raises ResourceWaitTimeout when the workers' resources are not free within `resource_wait_timeout_s`."""
     timings = Timings()
     timings.mark("began")
-    os.environ.setdefault(POLL_ENV, POLL_S)  # a value the server was started with wins
+    os.environ.setdefault(POLL_ENV, POLL_S)  # a value the server was started with wins (both)
+    os.environ.setdefault(STATE_ENV, "1")
     results_dir = Path(spec.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     with timings.phase("datasets"):

@@ -6,7 +6,7 @@ import pytest
 
 from cluster.resources import check_deployment, check_resources
 from train_jobs.errors import WrongState
-from train_jobs.training.scaling import worker_plan
+from train_jobs.training.scaling import LARGEST_NODE_CPU, worker_plan
 
 LAPTOP = {"CPU": 2.0}
 GPU_NODE = {"CPU": 16.0, "GPU": 2.0}
@@ -45,6 +45,10 @@ def test_what_just_fits_passes_and_one_less_is_refused(use_gpu, workers, fits, o
     (False, None, None, GPU_NODE, (False, 1, 16)),
     (None, None, 2, LAPTOP, (False, 2, 1)),
     (None, 4, 2, {"CPU": 8.0}, (False, 4, 2)),
+    # Two 1-CPU nodes: one worker holds one node's CPU (2 would never be placed), so two runs fit at once.
+    (None, None, None, {"CPU": 2.0, LARGEST_NODE_CPU: 1.0}, (False, 1, 1)),
+    (None, 2, None, {"CPU": 16.0, LARGEST_NODE_CPU: 4.0}, (False, 2, 4)),
+    (None, None, None, {"CPU": 2.0, LARGEST_NODE_CPU: 2.0}, (False, 1, 2)),  # one node: as before
 ])
 def test_worker_plan(use_gpu, workers, default, resources, plan):
     assert worker_plan(use_gpu, workers, default, resources) == plan
