@@ -678,7 +678,7 @@ def test_begin_training_starts_a_run(h):
     for path in (spec.storage_path, spec.results_dir, spec.model_archive, spec.results_archive):
         assert is_under(path, session_dir) and is_under(path, run_dir)
     assert spec.config == h.record.config
-    assert spec.cache == h.record.preprocess.cache
+    assert spec.cache.model_dump() == h.record.preprocess.cache  # typed in the spec, every key kept
     assert spec.dataset == h.record.dataset
     assert h.record.state == State.training
     assert h.record.training.run_storage == spec.storage_path
