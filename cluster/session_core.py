@@ -1,8 +1,9 @@
-"""The session half of the state machine: the key, the config and the dataset (no jobs; no Ray).
+"""The session core: the record, the key guard, the atomic step (`write_first`), the config, the dataset and the
+results a download needs (no jobs; no Ray).
 
-`SessionMachine` (session_machine.py) adds the jobs. Each method is one atomic
-step: the actor that wraps the machine runs one method at a time. Every state
-change is handed to `persist` before the method returns, and counts only once written (`write_first`).
+The other parts of a session (session_runs.py, session_deploy.py, session_jobs.py, session_recovery.py) each hold
+this core and change its record through it. Each public method is one atomic step: the actor runs one at a time.
+Every state change is handed to `persist` before the step returns, and counts only once written (`write_first`).
 """
 
 from __future__ import annotations
@@ -45,38 +46,47 @@ def _copy(record: Optional[SessionRecord]) -> Optional[SessionRecord]:
 def write_first(method):
     """A state change counts only once it is on disk: if the step fails (its write raised on a full disk, say),
     the record goes back to what it was before the step, or to what the step last wrote, and the error goes on.
-    Steps called from a step leave that to the outer one."""
+    Steps called from a step (of any part: each reaches the one record through `.core`) leave that to the outer one."""
     @functools.wraps(method)
     def step(self, *args, **kwargs):
-        if self._undo is not _NO_STEP:
+        core = self.core
+        if core._undo is not _NO_STEP:
             return method(self, *args, **kwargs)
-        self._undo = _copy(self.record)
+        core._undo = _copy(core.record)
         try:
             return method(self, *args, **kwargs)
         except Exception:
-            self.record = self._undo
+            core.record = core._undo
             raise
         finally:
-            self._undo = _NO_STEP
+            core._undo = _NO_STEP
     return step
 
 
 class SessionCore:
+    """One session's record and the steps on it that start no job; the parts' shared guards and `save`."""
+
     def __init__(self, settings: Settings, record: Optional[SessionRecord], persist: Persist,
                  job_alive: Callable[[str], bool], stop_job: Callable[[str], None]):
         self.settings: Settings = settings
         self.layout: Layout = settings.layout
         self.record = record
-        self._persist, self._job_alive, self._stop_job = persist, job_alive, stop_job
+        self._persist = persist
+        self.job_alive, self.stop_job = job_alive, stop_job  # Ray's, in the actor
         self._undo = _NO_STEP  # inside a write_first step: the record to go back to if it fails
 
-    def _save(self, wait: bool = True) -> None:
+    @property
+    def core(self) -> SessionCore:
+        """The core is its own: `write_first` finds the record through `.core` in every part."""
+        return self
+
+    def save(self, wait: bool = True) -> None:
         self._persist(self.record, wait)
         if wait and self._undo is not _NO_STEP:
             self._undo = _copy(self.record)  # on disk now: a later failure in this step goes back to here
 
     # ---- guards -----------------------------------------------------------------------
-    def _session(self, key: str) -> SessionRecord:
+    def session(self, key: str) -> SessionRecord:
         if self.record is None:
             raise WrongState("there is no active session", state=State.idle.value, hint="call /start_session first")
         if not isinstance(key, str) or not hmac.compare_digest(key.encode(), self.record.key.encode()):
@@ -84,13 +94,13 @@ class SessionCore:
         return self.record
 
     @staticmethod
-    def _require(r: SessionRecord, allowed, action: str, hint: str) -> None:
+    def require(r: SessionRecord, allowed, action: str, hint: str) -> None:
         if r.state not in allowed:
             raise WrongState(f"cannot {action} while the session is {r.state.value}; {hint}",
                              state=r.state.value, hint=hint)
 
     @staticmethod
-    def _to_setup(r: SessionRecord) -> None:
+    def to_setup(r: SessionRecord) -> None:
         """A new dataset or config invalidates the cache and any previous run's outputs."""
         if r.state != State.setup:
             r.state = State.setup
@@ -100,7 +110,7 @@ class SessionCore:
             r.deployment = None
         r.error = None
 
-    def _next_job_id(self, r: SessionRecord, kind: str) -> str:
+    def next_job_id(self, r: SessionRecord, kind: str) -> str:
         r.runs += 1
         return f"{r.session_id[:8]}-{kind}-{r.runs}"
 
@@ -120,7 +130,7 @@ class SessionCore:
                                     message="session started; upload a dataset with /upload_dataset/{key}")
         self.layout.session_dir(session_id).mkdir(parents=True, exist_ok=True)
         try:
-            self._save()
+            self.save()
         except Exception:
             remove_tree(self.layout.session_dir(session_id))
             raise
@@ -131,10 +141,10 @@ class SessionCore:
         r = self.record
         for name in (r.preprocess.actor, r.training.actor, r.imports.actor):
             if name:
-                self._stop_job(name)
+                self.stop_job(name)
         remove_tree(self.layout.session_dir(r.session_id))
         self.record = None
-        self._save()
+        self.save()
 
     @write_first
     def wipe(self) -> None:
@@ -143,12 +153,12 @@ class SessionCore:
             self._wipe()
 
     def authorize(self, key: str) -> None:
-        self._session(key)
+        self.session(key)
 
     @write_first
     def restart(self, key: str) -> dict:
         """`force_restart` from a keyed route: only the key holder may wipe the session."""
-        self._session(key)
+        self.session(key)
         return self.start(force=True)
 
     # ---- config -----------------------------------------------------------------------
@@ -167,8 +177,8 @@ class SessionCore:
 
     @write_first
     def update_config(self, key: str, patch: dict) -> dict:
-        r = self._session(key)
-        self._require(r, NOT_BUSY, "change the config", "wait for it to finish or call /training/stop first")
+        r = self.session(key)
+        self.require(r, NOT_BUSY, "change the config", "wait for it to finish or call /training/stop first")
         current = r.config.model_dump()
         merged = {**current, **patch}
         if "task_type" in patch and "eval_metrics" not in patch and patch["task_type"] != current["task_type"]:
@@ -181,38 +191,38 @@ class SessionCore:
         self.layout.cache_dir(config.cache_dir)  # refused here if outside the storage root
         if config != r.config:
             r.config = config
-            self._to_setup(r)
+            self.to_setup(r)
         r.message = "config updated; " + ("upload a dataset next" if r.dataset is None else "call /preprocess next")
-        self._save()
+        self.save()
         return {**self.status(), "config": r.config.model_dump()}
 
     # ---- dataset ----------------------------------------------------------------------
     def begin_upload(self, key: str) -> dict:
         """Where to stage an upload and which task to check it for: one call before the files are read."""
-        r = self._session(key)
-        self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
+        r = self.session(key)
+        self.require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
         check_quota(r, self.layout, self.settings.max_session_storage_mb, "upload a dataset")
         return {"staging": str(self.layout.staging_dir(r.session_id)), "task_type": r.config.task_type}
 
     @write_first
     def set_dataset(self, key: str, staged_dir: str, summary: dict) -> dict:
         """Swap in a complete, validated upload (a whole folder, renamed atomically)."""
-        r = self._session(key)
-        self._require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
+        r = self.session(key)
+        self.require(r, NOT_BUSY, "upload a dataset", "wait for it to finish or call /training/stop first")
         target = self.layout.new_dataset_dir(r.session_id)
         Path(staged_dir).rename(target)
         for split in splits_of(summary):
             summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
         old = r.dataset
         r.dataset = {**summary, "dir": str(target)}
-        self._to_setup(r)
+        self.to_setup(r)
         labels = (f"{len(summary['labels'])} labels" + (" (multi-label)" if summary.get("multi_label") else "")
                   if summary["labels"] else "numeric scores")
         held = f", {summary['validation']['rows']} validation rows" if "validation" in summary else ""
         r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows"
                      f"{held}, {labels}; call /preprocess next")
         try:
-            self._save()
+            self.save()
         except Exception:
             remove_tree(target)  # the session keeps the dataset it had
             raise
@@ -222,13 +232,13 @@ class SessionCore:
 
     # ---- results -----------------------------------------------------------------------
     def monitor(self, key: str) -> dict:
-        r = self._session(key)
+        r = self.session(key)
         return {**self.status(), "history": r.training.history, "metrics": r.training.final_metrics}
 
     def artifacts(self, key: str, run_id: Optional[str] = None) -> dict:
         """What a download needs: the model and results paths, where a missing model archive goes, and each export's
         folder and archive with the dataset its check reads. Of the session's model, or of run `run_id`."""
-        r = self._session(key)
+        r = self.session(key)
         if run_id is None:
             if r.state in BUSY:
                 raise WrongState(f"cannot download while the session is {r.state.value}", state=r.state.value,
@@ -238,7 +248,7 @@ class SessionCore:
                                hint="train with /training/start and wait for state 'trained' or 'stopped'")
             run, art = r.training.id, r.artifacts
         else:
-            run, art = run_id, self._run_artifacts(r, run_id)
+            run, art = run_id, self.run_artifacts(r, run_id)
         sid = r.session_id
         exports = {fmt: {"dir": str(self.layout.model_export(sid, run, fmt)),
                          "archive": str(self.layout.model_archive(sid, run, fmt))} for fmt in EXPORT_FORMATS}
@@ -246,7 +256,7 @@ class SessionCore:
                 "model_archive_dest": str(self.layout.model_archive(sid, run)),
                 "exports": exports, "dataset": r.dataset}  # an export is checked on the dataset's rows
 
-    def _run_artifacts(self, r: SessionRecord, run_id: str) -> Artifacts:
+    def run_artifacts(self, r: SessionRecord, run_id: str) -> Artifacts:
         """A finished run's model and results, kept when later runs came."""
         run = find_run(r, run_id)
         if run.run_id == r.training.id and r.training.status == "running":
@@ -261,13 +271,13 @@ class SessionCore:
     def set_artifact(self, key: str, field: str, path: str, run_id: Optional[str] = None) -> None:
         """Record a file built after the run (a model archive) on the run, and on the session's model if that is
         the run's."""
-        r = self._session(key)
+        r = self.session(key)
         run = find_run(r, run_id) if run_id else current_run(r)
         if run is not None:
             setattr(run.artifacts, field, path)
         if run is None or (run.run_id == r.training.id and r.artifacts.model_dir == run.artifacts.model_dir):
             setattr(r.artifacts, field, path)
-        self._save()
+        self.save()
 
 
 def _validated_config(values: dict) -> TrainingConfigParams:

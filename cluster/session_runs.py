@@ -1,6 +1,7 @@
-"""The state machine's training runs: start (or resume), live progress, a search's trials, stop, the end.
+"""A session's training runs: start (or resume), the queue, live progress, a search's trials, stop, the end, and
+the run history (list, detail, delete).
 
-No Ray here either: the actor that wraps the machine launches the jobs these transitions describe.
+A plain class over the session core (session_core.py); no Ray: the actor launches the jobs these steps describe.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ WAITING = "waiting for resources"
 QUEUED = "queued for the cluster's resources"
 
 
-class SessionRuns(SessionCore):
-    _last_progress_save = 0.0
+class SessionRuns:
+    def __init__(self, core: SessionCore):
+        self.core = core
+        self._last_progress_save = 0.0  # live progress is written at most every PROGRESS_SAVE_INTERVAL_S
 
     # ---- training -----------------------------------------------------------------------
     @write_first
@@ -33,7 +36,8 @@ class SessionRuns(SessionCore):
                        queued: bool = False) -> TrainingSpec:
         """A new run on the preprocessed data; with `resume`, the stopped run (`run_id`: the latest) going on from
         its checkpoint. `queued`: the run waits in the queue (state queued) until `start_queued`."""
-        r = self._session(key)
+        core = self.core
+        r = core.session(key)
         if run_id is not None:
             find_run(r, run_id)  # 404 for an id this session never had
             if not resume:
@@ -41,20 +45,21 @@ class SessionRuns(SessionCore):
             if run_id != r.training.id:
                 raise WrongState(f"only the session's latest run ({r.training.id}) can be resumed, not {run_id}",
                                  state=r.state.value, hint="train anew with /training/start")
-        self._require(r, TRAINABLE, "start training",
-                      "call /preprocess first" if r.state == State.setup else "wait for the running job to finish")
+        core.require(r, TRAINABLE, "start training",
+                     "call /preprocess first" if r.state == State.setup else "wait for the running job to finish")
         if not r.preprocess.cache:
             raise WrongState("no preprocessed data", state=r.state.value, hint="call /preprocess first")
         if resume:
-            return self._resume(r, queued=queued)
-        check_quota(r, self.layout, self.settings.max_session_storage_mb, "start a new run")
-        model_dir = resolve_model(r.config.model, self.layout.models_dir)
+            return self.resume_run(r, queued=queued)
+        settings, layout = core.settings, core.layout
+        check_quota(r, layout, settings.max_session_storage_mb, "start a new run")
+        model_dir = resolve_model(r.config.model, layout.models_dir)
         hyper = plan(r.config, r.dataset, model_dir)
         if r.config.search and not ("validation" in r.dataset or hyper.validation_rows):
             raise InvalidParameters("a search picks its best trial on validation data: upload a validation_file "
                                     "or set validation_split above 0", field="search")
-        run_id = self._next_job_id(r, "train")
-        sid, layout = r.session_id, self.layout
+        run_id = core.next_job_id(r, "train")
+        sid = r.session_id
         spec = TrainingSpec(run_id=run_id, config=r.config, dataset=r.dataset, cache=r.preprocess.cache,
                             hyper=hyper, model_dir=str(model_dir), storage_path=str(layout.run_storage(sid, run_id)),
                             storage_root=str(layout.root),
@@ -63,11 +68,11 @@ class SessionRuns(SessionCore):
                             outcome_file=str(layout.outcome_file(sid, run_id)),
                             model_archive=str(layout.model_archive(sid, run_id)),
                             results_archive=str(layout.results_archive(sid, run_id)),
-                            default_workers=self.settings.num_workers,
-                            progress_every_steps=self.settings.progress_every_steps,
-                            yield_cpu_to_api=self.settings.yield_cpu_to_api,
+                            default_workers=settings.num_workers,
+                            progress_every_steps=settings.progress_every_steps,
+                            yield_cpu_to_api=settings.yield_cpu_to_api,
                             resource_wait_timeout_s=r.config.resource_wait_timeout_s
-                            or self.settings.resource_wait_timeout_s)
+                            or settings.resource_wait_timeout_s)
         r.state = State.training
         r.training = type(r.training)(id=run_id, actor=run_id, status="running", started_at=time.time(),
                                       message="starting workers", run_storage=spec.storage_path,
@@ -79,7 +84,7 @@ class SessionRuns(SessionCore):
         open_run(r)
         if queued:
             self._enqueue(r)
-        self._save()
+        self.core.save()
         return spec
 
     def _enqueue(self, r: SessionRecord) -> None:
@@ -92,7 +97,7 @@ class SessionRuns(SessionCore):
     @write_first
     def start_queued(self, run_id: str) -> Optional[TrainingSpec]:
         """The queued run's turn: it starts (the caller launches the returned spec)."""
-        r = self.record
+        r = self.core.record
         if not r or r.training.id != run_id or r.state != State.queued:
             return None
         t = r.training
@@ -103,10 +108,10 @@ class SessionRuns(SessionCore):
         r.message = STARTED
         add_event(r, "state", "started from the queue", {"status": "running"})
         sync_run(r)
-        self._save()
+        self.core.save()
         return TrainingSpec(**t.spec)
 
-    def _resume(self, r: SessionRecord, why: str = "resumed", queued: bool = False) -> TrainingSpec:
+    def resume_run(self, r: SessionRecord, why: str = "resumed", queued: bool = False) -> TrainingSpec:
         """The last run goes on, under its own id and storage, from its latest checkpoint (Ray Train finds it)."""
         t = r.training
         if not t.resumable or t.spec is None:
@@ -123,12 +128,12 @@ class SessionRuns(SessionCore):
         if queued:
             self._enqueue(r)
         sync_run(r)
-        self._save()
+        self.core.save()
         return TrainingSpec(**t.spec)
 
     def training_progress(self, run_id: str, info: dict, evaluation: Optional[dict] = None) -> bool:
         """Rank 0's live report; returns True when training should stop."""
-        r = self.record
+        r = self.core.record
         if not r or r.training.id != run_id or r.state != State.training:
             return True  # this run was wiped, replaced or has ended: stop it
         t = r.training
@@ -144,26 +149,26 @@ class SessionRuns(SessionCore):
             add_event(r, "evaluation", f"evaluation at step {evaluation.get('step')}", evaluation)
         if evaluation is not None or now - self._last_progress_save > PROGRESS_SAVE_INTERVAL_S:
             self._last_progress_save = now
-            self._save(wait=False)
+            self.core.save(wait=False)
         return t.stop_requested
 
     def training_waiting(self, run_id: str, message: str) -> None:
         """The run waits for its workers' resources (before its first step): the status says what is missing."""
-        r = self.record
+        r = self.core.record
         if r and r.training.id == run_id and r.state == State.training and not r.training.live:
             r.training.message = r.message = message
-            self._save(wait=False)
+            self.core.save(wait=False)
 
     def search_progress(self, run_id: str, trials: list[dict]) -> None:
         """A search's trials (config, state, best validation score) as they change."""
-        r = self.record
+        r = self.core.record
         if r and r.training.id == run_id and r.state == State.training:
             r.training.trials = trials
-            self._save(wait=False)
+            self.core.save(wait=False)
 
     @write_first
     def finish_training(self, run_id: str, outcome: dict) -> None:
-        r = self.record
+        r = self.core.record
         if not r or r.training.id != run_id or r.state != State.training:
             return
         t = r.training
@@ -192,12 +197,12 @@ class SessionRuns(SessionCore):
             add_event(r, "error", t.error)
         add_event(r, "state", r.message, {"status": t.status})
         sync_run(r)
-        self._save()
+        self.core.save()
 
     @write_first
     def request_stop(self, key: str) -> dict:
-        r = self._session(key)
-        self._require(r, [State.training, State.queued], "stop training", "there is no training run to stop")
+        r = self.core.session(key)
+        self.core.require(r, [State.training, State.queued], "stop training", "there is no training run to stop")
         t = r.training
         t.stop_requested = True
         add_event(r, "state", "stop requested")
@@ -209,28 +214,28 @@ class SessionRuns(SessionCore):
             r.message = "the queued run was stopped before it started"
         elif not t.live:
             # Workers still starting: nothing trained yet, so end the run's actor (and its workers) now.
-            self._stop_job(t.actor)
+            self.core.stop_job(t.actor)
             self.finish_training(t.id, {})
             r.message = "training stopped before its first step; no model was saved"
         else:
             r.message = "stop requested; training ends at its next progress report"
-        self._save()
-        return self.status()
+        self.core.save()
+        return self.core.status()
 
 
     # ---- run history ----------------------------------------------------------------------
     def list_runs(self, key: str) -> dict:
-        r = self._session(key)
+        r = self.core.session(key)
         return {"runs": [run_summary(r, run) for run in reversed(r.run_history)]}
 
     def get_run(self, key: str, run_id: str) -> dict:
-        r = self._session(key)
+        r = self.core.session(key)
         return run_detail(r, find_run(r, run_id))
 
     @write_first
     def delete_run(self, key: str, run_id: str) -> dict:
         """Forget a run and free its files (checkpoints, model, exports, results); not while it runs or serves."""
-        r = self._session(key)
+        r = self.core.session(key)
         run = find_run(r, run_id)
         if run_id == r.training.id and r.state in (State.training, State.queued):
             raise WrongState(f"run {run_id} is running", state=r.state.value, hint="stop it with /training/stop first")
@@ -243,6 +248,6 @@ class SessionRuns(SessionCore):
             if r.state in (State.trained, State.stopped, State.failed):
                 r.state = State.preprocessed if r.preprocess.cache else State.setup
         r.message = f"run {run_id} deleted with its files"
-        self._save()
-        remove_tree(self.layout.run_dir(r.session_id, run_id))
-        return {**self.status(), "deleted": run_id}
+        self.core.save()
+        remove_tree(self.core.layout.run_dir(r.session_id, run_id))
+        return {**self.core.status(), "deleted": run_id}

@@ -8,7 +8,7 @@ that uses it: the spec carries the whole config.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -73,11 +73,28 @@ class ImportSpec(Spec):
     hub_timeout_s: float = 10.0  # each request to the Hub (connect, read)
 
 
+class CacheMeta(BaseModel):
+    """The preprocessing cache's meta.json (train_jobs.data.preprocess.build_cache), as a run reads it. Keys it does
+    not name are kept (`reused`: preprocessing found the cache built), so a spec written before a key was named
+    still loads, and one written after still loads in older code."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    key: str = ""  # the cache's folder name (train_jobs.data.cache.cache_key)
+    path: str = ""  # the cache's folder: one Parquet folder per split
+    rows: dict[str, int]  # rows per split: train and test, validation when a validation file came
+    max_seq_length: Optional[int] = None
+    labels: list[str] = []  # none for a score (regression)
+    text_columns: list[str]
+    target: Union[str, list[str], None] = None  # the target column, or columns
+    multi_label: bool = False
+
+
 class TrainingSpec(Spec):
     run_id: str
     config: TrainingConfigParams
     dataset: dict[str, Any]
-    cache: dict[str, Any]  # the cache's meta.json (train_jobs.data.preprocess.build_cache)
+    cache: CacheMeta
     hyper: Hyperparameters  # the config's "auto" fields resolved for this data and model
     model_dir: str
     storage_path: str  # Ray Train's RunConfig storage: checkpoints live here
@@ -102,7 +119,7 @@ class TrainingSpec(Spec):
 
     @property
     def text_columns(self) -> list[str]:
-        return self.cache["text_columns"]
+        return self.cache.text_columns
 
     @property
     def best_metric(self) -> str:
@@ -122,7 +139,7 @@ class TrainingSpec(Spec):
     @property
     def validation(self) -> bool:
         """Evaluations run on validation data (an uploaded file or a hold-out) and select the model."""
-        return "validation" in self.cache["rows"] or self.hyper.validation_rows > 0
+        return "validation" in self.cache.rows or self.hyper.validation_rows > 0
 
     def archived_config(self) -> dict:
         """The config that travels in the model archive (training_config.json) and the results."""

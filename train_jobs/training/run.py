@@ -52,9 +52,9 @@ def training_datasets(spec: TrainingSpec) -> dict[str, ray.data.Dataset]:
 
     In the object store before fit(): the workers then hold every CPU without starving Ray Data.
     """
-    path = spec.cache["path"]
+    path = spec.cache.path
     datasets = {"test": read_split(path, "test")}
-    if "validation" in spec.cache["rows"]:
+    if "validation" in spec.cache.rows:
         datasets.update(train=read_split(path, "train"), validation=read_split(path, "validation"))
     elif spec.hyper.validation_rows:
         stratify = spec.config.task_type == "sequence_classification" and not spec.multi_label

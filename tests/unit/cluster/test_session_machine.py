@@ -1,4 +1,5 @@
-"""Unit tests of the session state machine (cluster/session_machine.py, cluster/session_core.py), without Ray.
+"""Unit tests of the session state machine (cluster/session_machine.py and its parts: session_core.py,
+session_runs.py, session_jobs.py, session_recovery.py), without Ray.
 
 The machine is driven directly; `persist`, `job_alive` and `stop_job` are the test's own
 stand-ins for the session actor's disk writes and Ray's actor liveness and kill.
@@ -12,8 +13,14 @@ from typing import Optional
 
 import pytest
 
-from cluster.session_machine import SessionMachine
+from cluster.session_core import SessionCore
+from cluster.session_deploy import SessionDeploy
+from cluster.session_jobs import SessionJobs
+from cluster.session_machine import STEPS, SessionMachine
 from cluster.session_record import SessionRecord, State
+from cluster.session_recovery import SessionRecovery
+from cluster.session_registry import JOB_STEPS, KEYED_STEPS
+from cluster.session_runs import SessionRuns
 from cluster.settings import Settings
 from train_jobs.data.cache import cache_path
 from train_jobs.data.dataset import inspect_upload
@@ -671,7 +678,7 @@ def test_begin_training_starts_a_run(h):
     for path in (spec.storage_path, spec.results_dir, spec.model_archive, spec.results_archive):
         assert is_under(path, session_dir) and is_under(path, run_dir)
     assert spec.config == h.record.config
-    assert spec.cache == h.record.preprocess.cache
+    assert spec.cache.model_dump() == h.record.preprocess.cache  # typed in the spec, every key kept
     assert spec.dataset == h.record.dataset
     assert h.record.state == State.training
     assert h.record.training.run_storage == spec.storage_path
@@ -1202,3 +1209,35 @@ def test_a_runs_own_history_replaces_what_reached_the_session(h):
     h.machine.finish_training(spec.run_id, {**outcome(spec), "history": every})
     assert h.machine.monitor(key)["history"] == every
     assert h.reloaded().monitor(key)["history"] == every
+
+
+# --- the machine's parts -----------------------------------------------------------------------------------------
+
+
+def test_the_machine_answers_every_step_the_registry_and_the_actor_call():
+    called = (*KEYED_STEPS, *JOB_STEPS, "status", "start", "wipe", "get_config", "begin_training", "start_queued",
+              "recorded_deployment", "recover_interrupted_jobs")
+    assert [name for name in called if not callable(getattr(SessionMachine, name, None))] == []
+    names = [name for _, names in STEPS.values() for name in names]
+    assert len(names) == len(set(names))  # each step has one owner
+
+
+def test_the_parts_are_composed_not_inherited(h):
+    for part, (cls, _) in STEPS.items():
+        assert cls.__bases__ == (object,), f"{cls.__name__} inherits {cls.__bases__}"
+        assert getattr(h.machine, part).core is h.machine.core  # one record, changed by every part
+
+
+def test_each_part_works_on_a_bare_core(h):
+    """Without the facade: the parts built on a core alone take a session from upload to deployment and recovery."""
+    key = h.with_dataset()
+    core = SessionCore(h.settings, h.record, h._persist, lambda name: name in h.alive, h.stopped.append)
+    runs = SessionRuns(core)
+    jobs, deploy, recovery = SessionJobs(core, runs), SessionDeploy(core), SessionRecovery(core, runs)
+    pre = jobs.begin_preprocess(key)
+    jobs.finish_preprocess(pre.job_id, cache_meta(pre), None)
+    spec = runs.begin_training(key)
+    assert core.record.state == State.training and h.saved[-1][0].state == State.training
+    assert recovery.recover_interrupted_jobs() == [] and core.record.state == State.stopped  # its actor is gone
+    runs.delete_run(key, spec.run_id)
+    assert deploy.deployment(key) is None and [run["run_id"] for run in runs.list_runs(key)["runs"]] == []

@@ -128,6 +128,25 @@ def test_progress_is_not_undone_by_a_failed_state_change(h):
     assert h.record.training.live["step"] == 1 and h.record.training.stop_requested is False
 
 
+
+def test_a_step_called_on_its_part_rolls_back_the_sessions_record(h):
+    """`write_first` reaches the record through each part's core: a run's step called on the part goes back too."""
+    key, spec = h.training()
+    before = h.record.model_dump()
+    h.fails(lambda: h.machine.runs.request_stop(key))
+    assert h.record.model_dump() == before and h.machine.core.record is h.record
+
+
+def test_a_step_across_parts_is_one_step(h):
+    """A job that could not start (session_jobs.py) ends its run through session_runs.py: one step, undone whole."""
+    _, spec = h.training()
+    before = h.record.model_dump()
+    h.fails(lambda: h.machine.jobs.abort_job(spec.run_id, "could not start"))
+    assert h.record.model_dump() == before and h.record.state == State.training
+    h.machine.jobs.abort_job(spec.run_id, "could not start")
+    assert h.saved[-1][0].state == State.failed
+
+
 # --- the session file's writer ---------------------------------------------------------------------------------
 
 
