@@ -1,5 +1,6 @@
 """The Ray dashboard tells sessions' runs apart: Ray Train's run records (its Train page) name each run after its
-session, as the job actors are named."""
+session, as the job actors are named. (Named to sort after test_flow.py, whose first preprocessing of the sentiment
+sample must not find it cached: this module's shared trained session is the same sample.)"""
 
 from __future__ import annotations
 
