@@ -13,8 +13,8 @@ train_jobs/data/validation.py), one evaluation per epoch, the best validation
 model kept with a patience of 3, the held-out file scored once on it. Epochs come
 from the step floor as in train_jobs/training/hyperparams.py (ceil(floor /
 steps per epoch), clamped 3..10). It omits group_by_length, which changes speed,
-not the model's quality. One JSON line per run; the README's table
-("Automatic hyper-parameters") is read from them.
+not the model's quality. One JSON line per run; the docs' table
+(docs/guides/training-config.md, "Automatic hyper-parameters") is read from them.
 """
 
 from __future__ import annotations

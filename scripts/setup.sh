@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install the project (server, test and bench extras) at the versions in constraints.txt
+# Create .venv and install the project (server, test, bench, tracking and docs extras) at the versions in constraints.txt
 # (when .venv's Python is the one they were recorded on; on another, pip resolves from pyproject's bounds).
 # Safe to re-run: when .venv/.installed records the same pyproject.toml, constraints.txt, TORCH_SPEC and
 # Python, it does nothing (no network). SETUP_FORCE=1 installs again anyway.
@@ -43,5 +43,5 @@ fi
 .venv/bin/python -m pip install -q $constraints --upgrade pip
 # torch first, so the project's "torch>=2.4" is already met and pip pulls no CUDA build on a CPU machine.
 .venv/bin/python -m pip install -q $TORCH_SPEC
-.venv/bin/python -m pip install -q $constraints -e '.[server,test,bench,tracking]'
+.venv/bin/python -m pip install -q $constraints -e '.[server,test,bench,tracking,docs]'
 echo "$want" >"$STAMP"

@@ -12,7 +12,7 @@ from train_jobs.metric_names import DEFAULT_METRICS, TASK_METRIC_NAMES
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TaskType = Literal["sequence_classification", "regression", "token_classification"]
 Auto = Literal["auto"]
-AUTO_DOC = ' "auto" (the default) picks it from the model and data size: see the README\'s table.'
+AUTO_DOC = ' "auto" (the default) picks it from the model and data size: see the docs\' Training config guide.'
 
 
 class SearchSpace(BaseModel):
@@ -122,8 +122,8 @@ class TrainingConfigParams(BaseModel):
         "uploaded (stratified for classification, at least 50 rows where train allows); 0 turns selection off.")
     metric_for_best_model: Union[str, None] = Field(
         "auto", description="The validation metric that picks the model kept. \"auto\": the first eval_metrics "
-        "entry, except that accuracy gives way to f1_macro when train's labels are imbalanced (see the README's "
-        "Model selection); null: the first eval_metrics entry. Loss-like metrics (mse, rmse, mae) are minimised, "
+        "entry, except that accuracy gives way to f1_macro when train's labels are imbalanced (see the docs' "
+        "Model selection guide); null: the first eval_metrics entry. Loss-like metrics (mse, rmse, mae) are minimised, "
         "the others maximised.")
     early_stopping_patience: Union[Annotated[int, Field(ge=1)], Auto, None] = Field(
         "auto", description="Stop after this many evaluations without improvement; null: never. \"auto\": 3 "

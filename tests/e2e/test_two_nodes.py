@@ -3,7 +3,7 @@ with a worker on each node loses the second node mid-epoch, the node comes back,
 resumed from its latest checkpoint by Ray Train's restarted worker group.
 
 Storage is one local directory, shared by both nodes because they are on one machine: on a real cluster it is a
-shared filesystem (README, "Running on a Ray cluster"). Minutes long, so it runs only with `-m multinode`.
+shared filesystem (docs/guides/cluster.md). Minutes long, so it runs only with `-m multinode`.
 """
 
 from __future__ import annotations

@@ -65,12 +65,13 @@ def test_tests_kill_only_their_own_processes():
     assert not by_name, f"processes killed by name: {by_name}"
 
 
-def test_the_readme_layout_names_every_module():
-    """README's Layout lists each module under its package, so a new module is placed there when it is added."""
+def test_the_docs_layout_names_every_module():
+    """The Layout in docs/architecture.md lists each module under its package, so a new module is placed there
+    when it is added."""
     import re
 
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    block = architecture.split("## Layout", 1)[1].split("```", 2)[1]
     sections, current = {}, None
     for line in block.splitlines():
         if line and not line[0].isspace():  # a top-level folder starts its section
@@ -78,4 +79,4 @@ def test_the_readme_layout_names_every_module():
         sections.setdefault(current, []).append(line)
     missing = [str(p.relative_to(ROOT)) for p in SOURCES if p.name not in ("__init__.py", "__main__.py")
                and not re.search(rf"\b{re.escape(p.name)}\b", "\n".join(sections.get(p.relative_to(ROOT).parts[0], [])))]
-    assert not missing, f"README.md's Layout does not name {missing}"
+    assert not missing, f"docs/architecture.md's Layout does not name {missing}"

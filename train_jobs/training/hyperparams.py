@@ -1,6 +1,6 @@
 """Hyper-parameters that are right without thought: what "auto" resolves to, from the model and data size.
 
-The rule, and the measurements it comes from, are in the README ("Automatic
+The rule, and the measurements it comes from, are in the docs (docs/guides/training-config.md, "Automatic
 hyper-parameters"). A value the user set is always used as given.
 """
 
@@ -26,7 +26,7 @@ AUTO_PATIENCE = 3  # evaluations without improvement, when epochs is auto and th
 LEARNING_RATES = ((60e6, 1e-4), (200e6, 5e-5), (600e6, 3e-5), (math.inf, 2e-5))
 UNKNOWN_SIZE_LR = 5e-5
 # Above this label imbalance, "auto" selects on f1_macro instead of accuracy: with two labels, the rarest under a
-# quarter of train (the README's "Model selection" says why).
+# quarter of train (docs/guides/model-selection.md says why).
 IMBALANCE_LIMIT = Fraction(1, 4)
 
 
