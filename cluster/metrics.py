@@ -60,8 +60,8 @@ class SessionMetrics:
 
 def rows_per_second(record: SessionRecord) -> Optional[float]:
     """Rows tokenised per second by the latest finished preprocessing (train, test and validation together)."""
-    job, dataset = record.preprocess, record.dataset or {}
+    job, dataset = record.preprocess, record.dataset
     if job.status != "done" or not job.started_at or not job.finished_at or job.finished_at <= job.started_at:
         return None
-    rows = sum(part.get("rows", 0) for part in (dataset.get(s) or {} for s in ("train", "test", "validation")))
+    rows = sum(split.rows for split in dataset.splits.values()) if dataset else 0
     return rows / (job.finished_at - job.started_at)

@@ -31,6 +31,7 @@ from train_jobs.errors import InvalidParameters, NotFound, WrongKey, WrongState
 from train_jobs.files import remove_tree
 from train_jobs.inference.formats import EXPORT_FORMATS
 from train_jobs.models.lookup import max_positions, resolve_model
+from train_jobs.specs import DatasetSpec
 from train_jobs.training.hyperparams import plan
 
 NOT_BUSY = [s for s in State if s not in BUSY]
@@ -166,7 +167,7 @@ class SessionCore:
         if self.record is None:
             raise WrongState("there is no active session", state=State.idle.value, hint="call /start_session first")
         r = self.record
-        reply = {**self.status(), "config": r.config.model_dump(), "dataset": r.dataset}
+        reply = {**self.status(), "config": r.config.model_dump(), "dataset": r.dataset and r.dataset.model_dump()}
         if r.dataset is not None:  # what "auto" resolves to for this data and model
             try:
                 model_dir = resolve_model(r.config.model, self.layout.models_dir)
@@ -214,21 +215,21 @@ class SessionCore:
         for split in splits_of(summary):
             summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
         old = r.dataset
-        r.dataset = {**summary, "dir": str(target)}
+        r.dataset = new = DatasetSpec(**{**summary, "dir": str(target)})
         self.to_setup(r)
-        labels = (f"{len(summary['labels'])} labels" + (" (multi-label)" if summary.get("multi_label") else "")
-                  if summary["labels"] else "numeric scores")
-        held = f", {summary['validation']['rows']} validation rows" if "validation" in summary else ""
-        r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows"
+        labels = (f"{len(new.labels)} labels" + (" (multi-label)" if new.multi_label else "")
+                  if new.labels else "numeric scores")
+        held = f", {new.validation.rows} validation rows" if new.validation else ""
+        r.message = (f"dataset uploaded: {new.train.rows} train rows, {new.test.rows} test rows"
                      f"{held}, {labels}; call /preprocess next")
         try:
             self.save()
         except Exception:
             remove_tree(target)  # the session keeps the dataset it had
             raise
-        if old and old.get("dir"):
-            remove_tree(Path(old["dir"]))
-        return {**self.status(), "dataset": r.dataset}
+        if old and old.dir:
+            remove_tree(Path(old.dir))
+        return {**self.status(), "dataset": new.model_dump()}
 
     # ---- results -----------------------------------------------------------------------
     def monitor(self, key: str) -> dict:

@@ -33,8 +33,8 @@ class SessionJobs:
         core.require(r, [State.setup, *TRAINABLE], "preprocess", "wait for the running job, or call /training/stop first")
         if r.dataset is None:
             raise WrongState("no dataset uploaded", state=r.state.value, hint="call /upload_dataset/{key} first")
-        if r.dataset.get("task_type", "sequence_classification") != r.config.task_type:
-            raise WrongState(f"the dataset was checked for {r.dataset.get('task_type')}, but task_type is now "
+        if r.dataset.task_type != r.config.task_type:
+            raise WrongState(f"the dataset was checked for {r.dataset.task_type}, but task_type is now "
                              f"{r.config.task_type}", state=r.state.value,
                              hint="upload the dataset again with /upload_dataset/{key}")
         job_id = core.next_job_id(r, "preprocess")

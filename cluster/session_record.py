@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from train_jobs.config import TrainingConfigParams
 from train_jobs.inference.formats import ModelFormat
+from train_jobs.specs import DatasetSpec
 
 
 class State(str, Enum):
@@ -156,7 +157,7 @@ class SessionRecord(BaseModel):
     touched_at: float = Field(default_factory=time.time)  # the last keyed call: session_ttl_hours counts from it
     message: str = ""
     config: TrainingConfigParams = Field(default_factory=TrainingConfigParams)
-    dataset: Optional[dict[str, Any]] = None
+    dataset: Optional[DatasetSpec] = None  # the upload's summary; keys it does not name are kept
     preprocess: PreprocessInfo = Field(default_factory=PreprocessInfo)
     training: TrainingInfo = Field(default_factory=TrainingInfo)
     artifacts: Artifacts = Field(default_factory=Artifacts)

@@ -55,7 +55,7 @@ class SessionRuns:
         check_quota(r, layout, settings.max_session_storage_mb, "start a new run")
         model_dir = resolve_model(r.config.model, layout.models_dir)
         hyper = plan(r.config, r.dataset, model_dir)
-        if r.config.search and not ("validation" in r.dataset or hyper.validation_rows):
+        if r.config.search and not (r.dataset.validation or hyper.validation_rows):
             raise InvalidParameters("a search picks its best trial on validation data: upload a validation_file "
                                     "or set validation_split above 0", field="search")
         run_id = core.next_job_id(r, "train")

@@ -4,9 +4,12 @@ exports."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import ray
+
+if TYPE_CHECKING:
+    from train_jobs.specs import DatasetSpec
 
 
 @ray.remote(num_cpus=0)
@@ -32,7 +35,7 @@ def build_catalogue_archive_task(model_dir: str, dest: str, tokenizer: bool) -> 
 
 
 @ray.remote(num_cpus=0, max_retries=0)
-def model_export_task(model_dir: str, export_dir: str, fmt: str, dataset: Optional[dict],
+def model_export_task(model_dir: str, export_dir: str, fmt: str, dataset: Optional[DatasetSpec],
                       archive: Optional[str] = None) -> str:
     """The model's `fmt` export (reused when current), or its archive when `archive` is given. Exporting and
     checking are deterministic, so a failure is not retried."""

@@ -44,6 +44,15 @@ def server(storage_root, tmp_path_factory):
     srv.stop()
 
 
+@pytest.fixture(scope="module")
+def nodes():
+    """A Ray cluster of two 1-CPU nodes on this machine (ray_nodes.py), one per module of the multinode tests."""
+    from ray_nodes import head_and_second
+
+    with head_and_second() as cluster:
+        yield cluster
+
+
 @pytest.fixture(scope="session")
 def shared_sessions(server):
     """Trained sessions kept across modules (helpers.SharedSessions): train once, reuse while still the server's."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import random
 from pathlib import Path
 
@@ -117,3 +119,50 @@ def multilabel_files(folder: Path, form: str, train_rows: int = 160, test_rows: 
                          [(t, *(int(a in ls) for a in ASPECTS)) for t, ls in rows])
 
     return write("ml_train", aspect_rows(train_rows, 9)), write("ml_test", aspect_rows(test_rows, 10))
+
+
+# One small upload per task (multi_label: 0/1 label columns): (format, train file, test file).
+UPLOADS = {
+    "sequence_classification": ("csv", "text,label\nthe film was great,pos\nthe plot was dull,neg\nsuperb acting,pos\n",
+                                "text,label\na brilliant film,pos\na boring plot,neg\n"),
+    "regression": ("csv", "text_a,text_b,score\na cat,a kitten,4.5\na car,a tree,0.5\n",
+                   "text_a,text_b,score\na dog,a puppy,4.0\n"),
+    "multi_label": ("csv", "text,label_plot,label_music\ngreat plot,1,0\ngood songs,0,1\nboth,1,1\n",
+                    "text,label_plot,label_music\nthe plot,1,0\n"),
+    "token_classification": ("jsonl", '{"tokens": ["Ada", "codes"], "tags": ["B-PER", "O"]}\n'
+                                      '{"tokens": ["Bob", "Lee", "runs"], "tags": ["B-PER", "I-PER", "O"]}\n',
+                             '{"tokens": ["Ada"], "tags": ["B-PER"]}\n'),
+}
+
+
+def dict_cache_key(dataset: dict, model_dir: Path, max_seq_length: int) -> str:
+    """train_jobs.data.cache.cache_key as it was when the dataset spec was a dict, word for word: what a typed spec's
+    key must equal for the caches already on disk to be found."""
+    from train_jobs.data.cache import CACHE_VERSION
+    from train_jobs.models.lookup import tokenizer_fingerprint
+
+    parts = {
+        "version": CACHE_VERSION,
+        "files": [dataset[s]["sha256"] for s in ("train", "test", "validation") if s in dataset],
+        "tokenizer": tokenizer_fingerprint(model_dir),
+        "max_seq_length": max_seq_length,
+        "text_columns": dataset["train"]["text_columns"],
+        "labels": dataset["labels"],
+        "task_type": dataset.get("task_type", "sequence_classification"),
+        "target": dataset.get("target"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def uploaded_summary(folder: Path, kind: str, validation: bool = False) -> dict:
+    """The summary the session keeps for these files, as a plain dict (a JSON round trip, as the record holds it)."""
+    from train_jobs.data.dataset import inspect_upload
+
+    ext, train, test = UPLOADS[kind]
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, text in (("train", train), ("test", test), *((("validation", test),) if validation else ())):
+        (folder / f"{split}.{ext}").write_text(text)
+        files[split] = (folder / f"{split}.{ext}", f"{split}.{ext}")
+    task = "sequence_classification" if kind == "multi_label" else kind
+    return json.loads(json.dumps({**inspect_upload(files, task), "dir": str(folder)}))

@@ -31,6 +31,29 @@ def new_session(server) -> TrainingModuleClient:
     return client
 
 
+def new_sessions(server, count: int) -> list[TrainingModuleClient]:
+    """`count` new sessions side by side (a server whose max_sessions is at least `count`), one client each."""
+    clients = [TrainingModuleClient(server.url, timeout=120) for _ in range(count)]
+    for client in clients:
+        client.start_session()
+    return clients
+
+
+@contextlib.contextmanager
+def own_server(tmp_path_factory, name: str, **settings):
+    """A server of the module's own (not the shared one: its sessions and session files are its own), over a storage
+    root with the tiny model; `settings` as ServerProcess takes them (max_sessions, ray_address, env...)."""
+    from conftest import TINY_MODEL
+    from tiny_model import build_tiny_bert
+
+    from training_client.local_server import ServerProcess
+
+    root = tmp_path_factory.mktemp(f"storage-{name}")
+    build_tiny_bert(root / "models" / TINY_MODEL)
+    with ServerProcess(root, tmp_path_factory.mktemp(f"server-{name}"), **settings) as server:
+        yield server
+
+
 _loopback_hosts = itertools.count()
 
 
@@ -78,25 +101,29 @@ def extract(archive: Path, dest: Path) -> Path:
     return dest
 
 
+def ready_sessions(clients: list[TrainingModuleClient], files, config: dict) -> list[TrainingModuleClient]:
+    """Each client's session with `config` set, `files` uploaded and preprocessing done. Every preprocessing is
+    started before the first is waited for, so the sessions' preprocessing runs side by side."""
+    for client in clients:
+        client.set_parameters(**config)
+        client.upload_dataset(*files)
+        client.preprocess()
+    for client in clients:
+        client.wait_preprocessed()
+    return clients
+
+
 def prepared_session(server, tmp_path, files, **config) -> TrainingModuleClient:
     """A session with config set, dataset uploaded and preprocessing done."""
-    client = new_session(server)
-    client.set_parameters(**config)
-    client.upload_dataset(*files)
-    client.preprocess()
-    client.wait_preprocessed()
-    return client
+    return ready_sessions([new_session(server)], files, config)[0]
 
 
 def trained_session(server, files, **config) -> TrainingModuleClient:
     """A new session trained on `files`: the tiny model, 1 epoch, batch 16, unless `config` says otherwise."""
     from conftest import TINY_MODEL
 
-    client = new_session(server)
-    client.set_parameters(**{"model": TINY_MODEL, "epochs": 1, "batch_size": 16, "learning_rate": 1e-3, **config})
-    client.upload_dataset(*files)
-    client.preprocess()
-    client.wait_preprocessed()
+    config = {"model": TINY_MODEL, "epochs": 1, "batch_size": 16, "learning_rate": 1e-3, **config}
+    client = ready_sessions([new_session(server)], files, config)[0]
     client.start_training()
     assert client.wait_trained(poll_s=0.5)["state"] == "trained"
     return client

@@ -8,9 +8,9 @@ that uses it: the spec carries the whole config.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from train_jobs.config import TrainingConfigParams
 from train_jobs.metric_names import LOWER_IS_BETTER
@@ -44,9 +44,56 @@ class Hyperparameters(Spec):
     auto: list[str]
 
 
+class OpenRecord(BaseModel):
+    """A record written by the upload check, kept in the session file: keys it does not name are kept, and it dumps
+    just the keys it was given (a default it fills in for an older record is not written back), so a record already
+    on disk, the /parameters reply and a run's dataset.json read exactly as they did when the record was a dict."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _given_keys_only(self, handler: SerializerFunctionWrapHandler) -> dict:
+        given = self.model_fields_set | set(self.model_extra or {})
+        return {k: v for k, v in handler(self).items() if k in given}
+
+
+class SplitSummary(OpenRecord):
+    """One uploaded file as its check summarised it (text_files.scan_file, token_files.scan_token_file), with the
+    path it is stored at and its SHA-256 (inspect_upload)."""
+
+    filename: str = ""  # the upload's name
+    format: str = ""  # csv, tsv, jsonl or conll
+    columns: list[str] = []
+    text_columns: list[str] = []
+    rows: int = 0  # rows, or sentences for token classification
+    label_counts: Optional[dict[str, int]] = None  # none for a score (regression)
+    score: Optional[dict[str, float]] = None  # regression: min, max and mean
+    path: str = ""
+    sha256: str = ""  # the preprocessing cache's key hashes it
+
+
+class DatasetSpec(OpenRecord):
+    """The session's uploaded dataset (train_jobs.data.dataset.inspect_upload, and the folder it was moved to)."""
+
+    task_type: str = "sequence_classification"  # the task the files were checked for
+    pair: bool = False  # two text columns (text_a, text_b)
+    multi_label: bool = False
+    target: Union[str, list[str], None] = None  # the target column, or columns
+    labels: list[str] = []  # none for a score (regression)
+    train: SplitSummary
+    test: SplitSummary
+    validation: Optional[SplitSummary] = None  # an uploaded validation file
+    dir: str = ""  # the folder holding the files
+
+    @property
+    def splits(self) -> dict[str, SplitSummary]:
+        """The uploaded files by split: train and test, and validation when a validation file came with them."""
+        return {"train": self.train, "test": self.test, **({"validation": self.validation} if self.validation else {})}
+
+
 class PreprocessSpec(Spec):
     job_id: str
-    dataset: dict[str, Any]  # the upload's summary (train_jobs.data.dataset.inspect_upload)
+    dataset: DatasetSpec
     model_dir: str
     max_seq_length: int
     cache_dir: str
@@ -93,7 +140,7 @@ class CacheMeta(BaseModel):
 class TrainingSpec(Spec):
     run_id: str
     config: TrainingConfigParams
-    dataset: dict[str, Any]
+    dataset: DatasetSpec
     cache: CacheMeta
     hyper: Hyperparameters  # the config's "auto" fields resolved for this data and model
     model_dir: str
@@ -111,11 +158,11 @@ class TrainingSpec(Spec):
 
     @property
     def labels(self) -> list[str]:
-        return self.dataset["labels"]
+        return self.dataset.labels
 
     @property
     def multi_label(self) -> bool:
-        return bool(self.dataset.get("multi_label"))
+        return self.dataset.multi_label
 
     @property
     def text_columns(self) -> list[str]:

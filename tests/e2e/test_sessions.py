@@ -9,44 +9,30 @@ import httpx
 import pytest
 from conftest import API_TOKEN, MAX_UPLOAD_MB, TINY_MODEL
 from data import sentiment_files
-from helpers import crash_and_restart, expect_error, wait_for
+from helpers import crash_and_restart, expect_error, new_sessions, own_server, ready_sessions, wait_for
 
 from training_client import TrainingModuleClient
 from training_client.client import auth_headers
-from training_client.local_server import ServerProcess
 
 CONFIG = {"model": TINY_MODEL, "epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "precision": "fp32"}
 
 
 @pytest.fixture(scope="module")
 def several(tmp_path_factory):
-    from tiny_model import build_tiny_bert
-
-    root = tmp_path_factory.mktemp("several-storage")
-    build_tiny_bert(root / "models" / TINY_MODEL)
     os.environ["TM_API_TOKEN"] = API_TOKEN
-    with ServerProcess(root, tmp_path_factory.mktemp("server-several"), max_upload_mb=MAX_UPLOAD_MB,
-                       progress_every_steps=2, max_sessions=3) as server:
+    with own_server(tmp_path_factory, "several", max_upload_mb=MAX_UPLOAD_MB, progress_every_steps=2,
+                    max_sessions=3) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def clients(several):
     """The server's three sessions (its max_sessions), one client each; a test wipes one to start afresh."""
-    clients = [TrainingModuleClient(several.url, timeout=120) for _ in range(3)]
-    for client in clients:
-        client.start_session()
-    return clients
+    return new_sessions(several, 3)
 
 
 def test_three_sessions_queue_for_the_cluster_and_train_in_order(clients, several, tmp_path):
-    files = sentiment_files(tmp_path, 64, 16)
-    for client in clients:
-        client.set_parameters(**CONFIG)
-        client.upload_dataset(*files)
-        client.preprocess()
-    for client in clients:
-        client.wait_preprocessed()
+    ready_sessions(clients, sentiment_files(tmp_path, 64, 16), CONFIG)
     started = [client.start_training() for client in clients]
     assert [s["state"] for s in started] == ["training", "queued", "queued"]
     assert [s["training"].get("queue_position") for s in started] == [None, 1, 2]
@@ -99,14 +85,9 @@ def test_the_limit_and_force_restart_name_one_session(clients, several):
 
 
 def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_in_order(clients, several, tmp_path):
-    files = sentiment_files(tmp_path, 400, 16)
     for client in clients:
         client.start_session(force_restart=True)
-        client.set_parameters(**{**CONFIG, "epochs": 2, "batch_size": 8})
-        client.upload_dataset(*files)
-        client.preprocess()
-    for client in clients:
-        client.wait_preprocessed()
+    ready_sessions(clients, sentiment_files(tmp_path, 400, 16), {**CONFIG, "epochs": 2, "batch_size": 8})
     assert [c.start_training()["state"] for c in clients] == ["training", "queued", "queued"]
     wait_for(lambda: len(clients[0].monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
 

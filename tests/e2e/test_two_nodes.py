@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import TINY_MODEL
 from data import sentiment_files
-from helpers import prepared_session, wait_for
-from ray_nodes import AUTH, head_and_second
-
-from training_client.local_server import ServerProcess
+from helpers import own_server, prepared_session, wait_for
+from ray_nodes import AUTH
 
 pytestmark = pytest.mark.multinode
 
@@ -27,19 +25,8 @@ CONFIG = {"model": TINY_MODEL, "epochs": EPOCHS, "batch_size": 8, "learning_rate
 
 
 @pytest.fixture(scope="module")
-def nodes():
-    with head_and_second() as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def two_node_server(nodes, tmp_path_factory):
-    from tiny_model import build_tiny_bert
-
-    root = tmp_path_factory.mktemp("storage-two-nodes")  # not the shared server's: its session file is its own
-    build_tiny_bert(root / "models" / TINY_MODEL)
-    with ServerProcess(root, tmp_path_factory.mktemp("server-two-nodes"), ray_address=nodes.address,
-                       env=AUTH, progress_every_steps=2) as server:
+    with own_server(tmp_path_factory, "two-nodes", ray_address=nodes.address, env=AUTH, progress_every_steps=2) as server:
         yield server
 
 

@@ -7,11 +7,8 @@ from __future__ import annotations
 import pytest
 from conftest import TINY_MODEL
 from data import sentiment_files
-from helpers import wait_for
-from ray_nodes import AUTH, head_and_second
-
-from training_client import TrainingModuleClient
-from training_client.local_server import ServerProcess
+from helpers import new_sessions, own_server, ready_sessions, wait_for
+from ray_nodes import AUTH
 
 pytestmark = pytest.mark.multinode
 
@@ -20,32 +17,14 @@ CONFIG = {"model": TINY_MODEL, "epochs": 2, "batch_size": 8, "learning_rate": 1e
 
 
 @pytest.fixture(scope="module")
-def nodes():
-    with head_and_second() as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def two_session_server(nodes, tmp_path_factory):
-    from tiny_model import build_tiny_bert
-
-    root = tmp_path_factory.mktemp("storage-two-sessions")
-    build_tiny_bert(root / "models" / TINY_MODEL)
-    with ServerProcess(root, tmp_path_factory.mktemp("server-two-sessions"), ray_address=nodes.address,
-                       env=AUTH, progress_every_steps=2, max_sessions=2) as server:
+    with own_server(tmp_path_factory, "two-sessions", ray_address=nodes.address, env=AUTH, progress_every_steps=2,
+                    max_sessions=2) as server:
         yield server
 
 
 def test_two_sessions_train_at_once_one_on_each_node(two_session_server, nodes, tmp_path):
-    files = sentiment_files(tmp_path, 600, 40)
-    clients = [TrainingModuleClient(two_session_server.url, timeout=120) for _ in range(2)]
-    for client in clients:
-        client.start_session()
-        client.set_parameters(**CONFIG)
-        client.upload_dataset(*files)
-        client.preprocess()
-    for client in clients:
-        client.wait_preprocessed()
+    clients = ready_sessions(new_sessions(two_session_server, 2), sentiment_files(tmp_path, 600, 40), CONFIG)
 
     started = [client.start_training() for client in clients]
     assert [s["state"] for s in started] == ["training", "training"], started  # neither queued: each fits a node

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from train_jobs.data.dataset import splits_of
 from train_jobs.files import read_json
 from train_jobs.models.lookup import tokenizer_fingerprint
 from train_jobs.specs import PreprocessSpec
@@ -19,14 +18,14 @@ def cache_key(spec: PreprocessSpec) -> str:
     """Same files, tokenizer, length, columns, labels and task: same cache."""
     parts = {
         "version": CACHE_VERSION,
-        "files": [spec.dataset[s]["sha256"] for s in splits_of(spec.dataset)],
+        "files": [split.sha256 for split in spec.dataset.splits.values()],
         "tokenizer": tokenizer_fingerprint(Path(spec.model_dir)),
         "max_seq_length": spec.max_seq_length,
-        "text_columns": spec.dataset["train"]["text_columns"],
-        "labels": spec.dataset["labels"],
-        "task_type": spec.dataset.get("task_type", "sequence_classification"),
-        "target": spec.dataset.get("target"),
-    }
+        "text_columns": spec.dataset.train.text_columns,
+        "labels": spec.dataset.labels,
+        "task_type": spec.dataset.task_type,
+        "target": spec.dataset.target,
+    }  # these parts, as they were when the dataset was a dict: a new field must not change a cache's key
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 

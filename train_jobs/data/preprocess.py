@@ -16,10 +16,9 @@ import pyarrow as pa
 import ray
 
 from train_jobs.data.cache import cache_path, reusable_cache
-from train_jobs.data.dataset import splits_of
 from train_jobs.data.labels import IGNORE_INDEX, Target, find_target, row_labels
 from train_jobs.files import atomic_write_json, swap_directory
-from train_jobs.specs import OnProgress, PreprocessSpec
+from train_jobs.specs import OnProgress, PreprocessSpec, SplitSummary
 
 
 @functools.lru_cache(maxsize=4)
@@ -114,10 +113,10 @@ def tokenize_words_batch(batch: pa.Table, *, model_dir: str, label2id: dict[str,
     return pa.table(out)
 
 
-def _read_sentences(info: dict) -> ray.data.Dataset:
+def _read_sentences(info: SplitSummary) -> ray.data.Dataset:
     from train_jobs.data.token_files import iter_sentences
 
-    items = [{"tokens": toks, "tags": tags} for _, toks, tags in iter_sentences(Path(info["path"]), info["format"],
+    items = [{"tokens": toks, "tags": tags} for _, toks, tags in iter_sentences(Path(info.path), info.format,
                                                                               "file")]
     return ray.data.from_items(items)
 
@@ -137,30 +136,29 @@ def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
     tmp = Path(spec.cache_dir) / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     dataset = spec.dataset
-    text_columns = dataset["train"]["text_columns"]
-    task = dataset.get("task_type", "sequence_classification")
-    target = find_target(dataset["train"]["columns"], task) if task != "token_classification" else None
-    label2id = {label: i for i, label in enumerate(dataset["labels"])}
+    text_columns = dataset.train.text_columns
+    task = dataset.task_type
+    target = find_target(dataset.train.columns, task) if task != "token_classification" else None
+    label2id = {label: i for i, label in enumerate(dataset.labels)}
     parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
     rows = {}
-    splits = splits_of(dataset)
-    for i, split in enumerate(splits):
-        info = dataset[split]
-        on_progress(i / len(splits), f"tokenising {split} ({info['rows']} rows)")
+    splits = dataset.splits
+    for i, (split, info) in enumerate(splits.items()):
+        on_progress(i / len(splits), f"tokenising {split} ({info.rows} rows)")
         common = {"model_dir": spec.model_dir, "label2id": label2id, "max_seq_length": spec.max_seq_length,
                       "keep_text": split == "test"}
-        if dataset.get("task_type") == "token_classification":
+        if task == "token_classification":
             ds, fn, kwargs = _read_sentences(info), tokenize_words_batch, common
         else:
-            ds = _read(info["path"], info["format"], text_columns + list(target.columns))
+            ds = _read(info.path, info.format, text_columns + list(target.columns))
             fn, kwargs = tokenize_batch, dict(common, text_columns=text_columns, target=target)
         # One file reads as one block; split it so every CPU tokenises.
         ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
         ds.write_parquet(str(tmp / split))
-        rows[split] = info["rows"]
+        rows[split] = info.rows
     meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec.max_seq_length,
-            "labels": dataset["labels"], "text_columns": text_columns, "target": dataset.get("target"),
-            "multi_label": bool(dataset.get("multi_label"))}
+            "labels": dataset.labels, "text_columns": text_columns, "target": dataset.target,
+            "multi_label": dataset.multi_label}
     atomic_write_json(tmp / "meta.json", meta)
     swap_directory(tmp, final)
     on_progress(1.0, "preprocessing finished")

@@ -25,6 +25,7 @@ from train_jobs.inference.onnx_files import QUANTISERS, write_onnx
 from train_jobs.inference.predict import Predictor
 from train_jobs.models.lookup import TOKENIZER_FILES
 from train_jobs.results.archives import write_tar_gz
+from train_jobs.specs import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def versions() -> dict[str, str]:
     return {name: version(name) for name in ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")}
 
 
-def export_model(model_dir: Path, dest: Path, fmt: str, dataset: Optional[dict], max_rows: int = CHECK_ROWS,
+def export_model(model_dir: Path, dest: Path, fmt: str, dataset: Optional[DatasetSpec], max_rows: int = CHECK_ROWS,
                  bars: Optional[dict] = None, int8_methods: Sequence[str] = INT8_METHODS) -> dict:
     """Build the `fmt` export of `model_dir` at `dest` (replacing what is there) and return its check; an export
     that misses its bar raises WrongState and keeps nothing. `dataset` is the session's upload summary: the check
@@ -129,7 +130,7 @@ def export_failure(exc: Exception) -> Exception:
                       hint="download the torch model (format=torch) or deploy with runtime torch")
 
 
-def ensure_export(model_dir: Path, export_dir: Path, fmt: str, dataset: Optional[dict],
+def ensure_export(model_dir: Path, export_dir: Path, fmt: str, dataset: Optional[DatasetSpec],
                   archive: Optional[Path] = None) -> Path:
     """The current `fmt` export of `model_dir` (built when missing or stale) or, given `archive`, its tar.gz
     (built when missing or older than the export). Returns the one asked for."""

@@ -14,7 +14,7 @@ from typing import Optional
 from train_jobs.config import TrainingConfigParams
 from train_jobs.data.validation import validation_size
 from train_jobs.models.lookup import parameter_count
-from train_jobs.specs import Hyperparameters
+from train_jobs.specs import DatasetSpec, Hyperparameters
 
 SMALL_DATA_ROWS = 5_000  # below this, batches of 16: twice the optimiser steps per epoch
 MIN_STEPS = 1_000  # auto epochs aim for at least this many optimiser steps...
@@ -47,15 +47,15 @@ def step_floor(labels: int) -> int:
     return max(MIN_STEPS, STEPS_PER_LABEL * labels)
 
 
-def label_imbalance(dataset: dict) -> Fraction:
+def label_imbalance(dataset: DatasetSpec) -> Fraction:
     """How far train's labels (an upload's summary) are from balanced: the share of rows that would have to change
     label for every label to have as many rows (total variation from uniform), 0 when balanced; for two labels,
     1/2 less the rarest label's share. Multi-label: each label is a yes/no decision of its own, and the most
     uneven one counts. 0 without label counts (regression)."""
-    counts, rows = dataset["train"].get("label_counts"), dataset["train"]["rows"]
+    counts, rows = dataset.train.label_counts, dataset.train.rows
     if not counts:
         return Fraction(0)
-    if dataset.get("multi_label"):
+    if dataset.multi_label:
         return max(Fraction(1, 2) - Fraction(min(n, rows - n), rows) for n in counts.values())
     total = sum(counts.values())
     return sum(abs(Fraction(n, total) - Fraction(1, len(counts))) for n in counts.values()) / 2
@@ -94,10 +94,10 @@ def resolve(config: TrainingConfigParams, train_rows: int, validation_rows: int,
         train_rows=train_rows, validation_rows=validation_rows, auto=auto)
 
 
-def plan(config: TrainingConfigParams, dataset: dict, model_dir: Path) -> Hyperparameters:
+def plan(config: TrainingConfigParams, dataset: DatasetSpec, model_dir: Path) -> Hyperparameters:
     """The hyper-parameters a run on `dataset` (an upload's summary) with this model will use."""
-    rows = dataset["train"]["rows"]
-    uploaded = "validation" in dataset
+    rows = dataset.train.rows
+    uploaded = dataset.validation is not None
     held = 0 if uploaded else validation_size(rows, config.validation_split)
     return resolve(config, rows - held, held, uploaded or held > 0, parameter_count(model_dir),
-                   labels=len(dataset.get("labels") or []), imbalance=label_imbalance(dataset))
+                   labels=len(dataset.labels), imbalance=label_imbalance(dataset))

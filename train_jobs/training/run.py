@@ -130,7 +130,7 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
     # In the results: every phase but the results archive's own.
     atomic_write_json(results_dir / TIMINGS_FILE, breakdown(timings, worker_timings))
     with timings.phase("results"):
-        outcome["results_archive"] = str(build_results(results_dir, config, spec.dataset,
+        outcome["results_archive"] = str(build_results(results_dir, config, spec.dataset.model_dump(),
                                                        Path(spec.results_archive), stopped))
     outcome["tracking"] = track(spec, outcome)
     outcome["timings"] = breakdown(timings, worker_timings)

@@ -46,7 +46,7 @@ def test_an_onnx_deployment_serves_the_runs_export(h):
     key, spec = h.trained()
     source = h.machine.deploy_source(key, "onnx-int8")
     run_dir = h.layout.run_dir(h.record.session_id, spec.run_id)
-    assert source["model_dir"] == h.record.artifacts.model_dir and source["dataset"]["test"]["rows"] == 4
+    assert source["model_dir"] == h.record.artifacts.model_dir and source["dataset"].test.rows == 4
     assert Path(source["export_dir"]) == run_dir / "exports" / "onnx-int8"
     info = h.machine.begin_deploy(key, {"runtime": "onnx-int8"}, source["model_dir"])
     assert info["model_dir"] == source["export_dir"] and info["options"]["runtime"] == "onnx-int8"

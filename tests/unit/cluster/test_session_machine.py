@@ -449,12 +449,12 @@ def test_set_dataset_moves_the_staged_folder_in(h):
     assert (folder / "train.csv").read_text() == TRAIN_CSV
     assert result["state"] == "setup"
     assert "6 train rows, 4 test rows, 2 labels" in result["message"]
-    assert h.saved[-1][0].dataset == result["dataset"] and h.saved[-1][1] is True
+    assert h.saved[-1][0].dataset.model_dump() == result["dataset"] and h.saved[-1][1] is True
 
 
 def test_a_second_upload_replaces_the_first(h):
     key, _ = h.preprocessed()
-    first = Path(h.record.dataset["dir"])
+    first = Path(h.record.dataset.dir)
     result = h.upload(key)
     second = Path(result["dataset"]["dir"])
     assert second != first
@@ -483,7 +483,7 @@ def test_set_dataset_refused_while_busy(h, busy):
     key, _ = getattr(h, busy)()
     staging = h.layout.staging_dir(h.record.session_id)
     staging.mkdir()
-    summary = dict(h.record.dataset)
+    summary = h.record.dataset.model_dump()
     before, saves = h.record.model_dump(), len(h.saved)
     with pytest.raises(WrongState) as exc:
         h.machine.set_dataset(key, str(staging), summary)

@@ -20,6 +20,7 @@ from train_jobs.data.samples import held_out_inputs
 from train_jobs.errors import WrongState, storage_full
 from train_jobs.inference.export import COPIED, ensure_export, export_failure, export_model, is_current
 from train_jobs.inference.predict import Predictor
+from train_jobs.specs import DatasetSpec
 
 TEXTS = ["the film was great", "a dull and boring plot", "music", "the cast were superb but the plot was thin"]
 PAIRS = [["a cat sat", "a cat sat down"], ["rain", "the sun is out"], ["one", "two"]]
@@ -53,7 +54,7 @@ def models(tmp_path_factory):
     tokens = tmp / "tokens.jsonl"
     tokens.write_text("".join(json.dumps({"tokens": s, "tags": ["O"] * len(s)}) + "\n" for s in SENTENCES * 10))
     text_split = {"format": "csv", "text_columns": ["text"]}
-    return {
+    datasets = {
         "single_label": (_model(base, tmp / "single", AutoModelForSequenceClassification, {}, num_labels=3,
                                 id2label={0: "neg", 1: "pos", 2: "mixed"}),
                          {"task_type": "sequence_classification", "test": {**text_split, "path": str(single)}},
@@ -73,6 +74,8 @@ def models(tmp_path_factory):
                                  {"task_type": "token_classification", "test": {"path": str(tokens), "format": "jsonl"}},
                                  "tokens", SENTENCES),
     }
+    # The train file is gone (no path): the check reads the test file.
+    return {task: (d, DatasetSpec(train={}, **ds), kind, items) for task, (d, ds, kind, items) in datasets.items()}
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +163,16 @@ def test_an_export_and_its_archive_are_reused_until_the_model_changes(models, fp
 def test_the_check_falls_back_to_validation_then_train_rows(models, tmp_path):
     _, dataset, _, _ = models["single_label"]
     gone = {"path": str(tmp_path / "gone.csv"), "format": "csv", "text_columns": ["text"]}
-    assert held_out_inputs({**dataset, "test": gone, "validation": dataset["test"]}, 3)[:2] == ("validation", "texts")
-    split, kind, items = held_out_inputs({**dataset, "test": gone, "train": dataset["test"]}, 3)
+
+    def but(**splits) -> DatasetSpec:
+        return DatasetSpec(**{**dataset.model_dump(), **splits})
+
+    assert held_out_inputs(but(test=gone, validation=dataset.test), 3)[:2] == ("validation", "texts")
+    split, kind, items = held_out_inputs(but(test=gone, train=dataset.test), 3)
     assert (split, kind, items) == ("train", "texts", TEXTS[:3])
-    assert held_out_inputs({**dataset, "test": gone}, 3) is None
+    assert held_out_inputs(but(test=gone), 3) is None
     with pytest.raises(WrongState, match="no dataset rows"):
-        export_model(models["single_label"][0], tmp_path / "x", "onnx", {**dataset, "test": gone})
+        export_model(models["single_label"][0], tmp_path / "x", "onnx", but(test=gone))
 
 
 class DataDependent(torch.nn.Module):

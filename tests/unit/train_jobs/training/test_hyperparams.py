@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 
 from train_jobs.config import TrainingConfigParams
+from train_jobs.specs import DatasetSpec
 from train_jobs.training.hyperparams import (
     IMBALANCE_LIMIT,
     MAX_EPOCHS,
@@ -71,14 +72,15 @@ def test_auto_resolves_warmup_and_patience_only_with_validation():
 
 
 def test_plan_holds_validation_rows_out_of_train_unless_a_file_came():
-    dataset = {"train": {"rows": 607}, "test": {"rows": 200}, "labels": [f"intent{i}" for i in range(77)]}
+    fields = {"train": {"rows": 607}, "test": {"rows": 200}, "labels": [f"intent{i}" for i in range(77)]}
+    dataset = summary(**fields)
     from train_jobs.models.lookup import bundled_model_dir
 
     hp = plan(TrainingConfigParams(), dataset, bundled_model_dir())
     assert (hp.train_rows, hp.validation_rows, hp.learning_rate) == (546, 61, 1e-4)
     # BANKING77's size: its 77 labels (from the upload's summary) raise the step floor.
-    assert plan(TrainingConfigParams(), {**dataset, "train": {"rows": 10_003}}, bundled_model_dir()).epochs == 9
-    hp = plan(TrainingConfigParams(), {**dataset, "validation": {"rows": 50}}, bundled_model_dir())
+    assert plan(TrainingConfigParams(), summary(**{**fields, "train": {"rows": 10_003}}), bundled_model_dir()).epochs == 9
+    hp = plan(TrainingConfigParams(), summary(**fields, validation={"rows": 50}), bundled_model_dir())
     assert (hp.train_rows, hp.validation_rows) == (607, 0)
     hp = plan(TrainingConfigParams(validation_split=0), dataset, bundled_model_dir())
     assert (hp.train_rows, hp.validation_rows, hp.early_stopping_patience) == (607, 0, None)
@@ -87,10 +89,15 @@ def test_plan_holds_validation_rows_out_of_train_unless_a_file_came():
 # --- metric_for_best_model: "auto" --------------------------------------------------------------------------
 
 
-def single(*counts: int) -> dict:
+def summary(**fields) -> DatasetSpec:
+    """An upload's summary with these fields (an empty test file unless given)."""
+    return DatasetSpec(**{"test": {}, **fields})
+
+
+def single(*counts: int, **fields) -> DatasetSpec:
     """An upload's summary with these rows per label."""
-    return {"train": {"rows": sum(counts), "label_counts": {f"l{i}": n for i, n in enumerate(counts)}},
-            "labels": [f"l{i}" for i in range(len(counts))]}
+    return summary(train={"rows": sum(counts), "label_counts": {f"l{i}": n for i, n in enumerate(counts)}},
+                   labels=[f"l{i}" for i in range(len(counts))], **fields)
 
 
 # BANKING77's train (10,003 rows): rows per label, sorted. The rarest has a fifth of the largest's rows.
@@ -113,9 +120,9 @@ def test_label_imbalance_is_the_share_of_rows_off_balance(dataset, imbalance):
 
 
 def test_label_imbalance_of_multi_label_data_is_its_most_uneven_label():
-    dataset = {"multi_label": True, "train": {"rows": 100, "label_counts": {"a": 50, "b": 10, "c": 95}}}
+    dataset = summary(multi_label=True, train={"rows": 100, "label_counts": {"a": 50, "b": 10, "c": 95}})
     assert label_imbalance(dataset) == Fraction(1, 2) - Fraction(5, 100)  # c: only 5 rows without it
-    assert label_imbalance({"train": {"rows": 100, "score": {}}}) == 0  # regression: no labels
+    assert label_imbalance(summary(train={"rows": 100, "score": {}})) == 0  # regression: no labels
 
 
 @pytest.mark.parametrize("dataset, metric", [
@@ -133,7 +140,7 @@ def test_auto_selects_on_accuracy_unless_the_labels_are_imbalanced(dataset, metr
 
 
 def test_banking77_is_well_under_the_limit():
-    assert BANKING77["train"]["rows"] == 10_003 and len(BANKING77["labels"]) == 77
+    assert BANKING77.train.rows == 10_003 and len(BANKING77.labels) == 77
     assert label_imbalance(BANKING77) < IMBALANCE_LIMIT / 2  # about 0.10
 
 
@@ -158,10 +165,10 @@ def test_a_metric_for_best_model_you_set_is_used_as_given_and_null_means_the_fir
 def test_plan_resolves_the_metric_from_the_uploads_label_counts():
     from train_jobs.models.lookup import bundled_model_dir
 
-    hp = plan(TrainingConfigParams(), {**single(3500, 500), "test": {"rows": 10}}, bundled_model_dir())
+    hp = plan(TrainingConfigParams(), single(3500, 500, test={"rows": 10}), bundled_model_dir())
     assert hp.metric_for_best_model == "f1_macro" and "metric_for_best_model" in hp.auto
-    hp = plan(TrainingConfigParams(metric_for_best_model="accuracy"), {**single(3500, 500), "test": {"rows": 10}},
+    hp = plan(TrainingConfigParams(metric_for_best_model="accuracy"), single(3500, 500, test={"rows": 10}),
               bundled_model_dir())
     assert hp.metric_for_best_model == "accuracy" and "metric_for_best_model" not in hp.auto
-    multi = {"multi_label": True, "train": {"rows": 400, "label_counts": {"a": 200, "b": 40}}, "labels": ["a", "b"]}
+    multi = summary(multi_label=True, train={"rows": 400, "label_counts": {"a": 200, "b": 40}}, labels=["a", "b"])
     assert plan(TrainingConfigParams(), multi, bundled_model_dir()).metric_for_best_model == "f1_macro"

@@ -9,15 +9,15 @@ from ray import tune
 
 from train_jobs.config import TrainingConfigParams
 from train_jobs.models.lookup import bundled_model_dir
-from train_jobs.specs import TrainingSpec
+from train_jobs.specs import DatasetSpec, TrainingSpec
 from train_jobs.training.hyperparams import plan
 from train_jobs.training.search import StopOnUserStop, TrialTable, param_space, trial_spec
 from train_jobs.training.selection import BEST, NONE_YET
 
-DATASET = {"train": {"rows": 607}, "test": {"rows": 200}, "labels": ["a", "b"]}
+DATASET = DatasetSpec(train={"rows": 607}, test={"rows": 200}, labels=["a", "b"])
 
 
-def spec(tmp_path: Path, dataset: dict = DATASET, **config) -> TrainingSpec:
+def spec(tmp_path: Path, dataset: DatasetSpec = DATASET, **config) -> TrainingSpec:
     cfg = TrainingConfigParams(**config)
     return TrainingSpec(run_id="r", config=cfg, dataset=dataset, cache={"rows": {"train": 607}, "text_columns": ["text"]},
                         hyper=plan(cfg, dataset, bundled_model_dir()), model_dir=str(bundled_model_dir()),
@@ -47,7 +47,7 @@ def test_a_trial_spec_sets_the_sample_resolves_auto_again_and_has_its_own_folder
 
 
 def test_a_trial_selects_on_the_runs_resolved_metric(tmp_path):
-    rare = {**DATASET, "train": {"rows": 607, "label_counts": {"a": 540, "b": 67}}}  # one row in nine
+    rare = DatasetSpec(**{**DATASET.model_dump(), "train": {"rows": 607, "label_counts": {"a": 540, "b": 67}}})  # 1 in 9
     s = spec(tmp_path, rare, search={"trials": 3})
     t = trial_spec(s, {"learning_rate": 3e-4}, tmp_path / "search" / "t1")
     assert s.best_metric == t.best_metric == t.hyper.metric_for_best_model == "f1_macro"
