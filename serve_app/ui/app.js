@@ -87,4 +87,5 @@ setupResults();
 setupModel();
 setupRuns();
 if (store.key) connected(store.key);
-setInterval(poll, 1000);
+// Every second; twice a second while something runs, so the curves get each progress report.
+(function loop() { poll().finally(() => setTimeout(loop, BUSY.has(lastState) ? 500 : 1000)); })();

@@ -8,7 +8,7 @@ const WORST = 10;
 function showMetrics(metrics) {
   const box = document.getElementById("test-metrics");
   if (!metrics) { box.replaceChildren(); return; }
-  const rows = Object.entries(metrics).filter(([, v]) => typeof v === "number");
+  const rows = Object.entries(metrics).filter(([k, v]) => typeof v === "number" && !["epoch", "step"].includes(k));
   box.replaceChildren(table(`Test metrics (${metrics.split || "test"} split)`, ["metric", "value"], rows));
   if (metrics.selected) {
     const s = metrics.selected;

@@ -21,7 +21,7 @@ function curves(history, live) {
   const evaluations = history.filter((e) => e.split !== "test");
   const loss = { "training loss (live)": livePoints };
   const perEval = evaluations.filter((e) => typeof e.train_loss === "number").map((e) => ({ x: e.step, y: e.train_loss }));
-  if (perEval.length) loss["training loss per epoch"] = perEval;
+  if (perEval.length) loss["training loss at each evaluation"] = perEval;
   const metrics = {};
   for (const entry of evaluations) {
     for (const [name, value] of Object.entries(entry)) {
@@ -38,7 +38,8 @@ function curves(history, live) {
 
 function showHistory(history) {
   const box = document.getElementById("history");
-  const names = [...new Set(history.flatMap((e) => Object.keys(e)).filter((n) => !["split"].includes(n)))];
+  const names = [...new Set(history.flatMap((e) => Object.keys(e)))]
+    .filter((n) => n !== "split" && history.some((e) => e[n] !== null && e[n] !== undefined));
   box.replaceChildren(history.length ? table("Evaluations", ["split", ...names], history.map((e) =>
     [e.split, ...names.map((n) => e[n])])) : "");
 }
@@ -66,11 +67,12 @@ export async function showMonitor(status) {
   const live = training.live || {};
   const progress = status.state === "trained" ? 1 : live.progress || 0;
   document.getElementById("train-progress").value = progress;
+  const running = monitor.state === "training";
   facts("live", [["run", training.id], ["state", monitor.state], ["queue position", training.queue_position],
     ["progress", `${Math.round(progress * 100)} %`], ["epoch", live.epoch], ["step", live.step && `${live.step} of ${live.total_steps}`],
-    ["loss", live.loss], ["learning rate", live.learning_rate], ["samples/s", live.samples_per_s],
-    ["elapsed", duration(live.elapsed_s)], ["ETA", monitor.state === "training" ? duration(live.eta_s) : ""],
-    ["error", monitor.error && monitor.error.message]]);
+    ["loss", live.loss], ["learning rate", running ? live.learning_rate : ""],
+    ["samples/s", running ? live.samples_per_s : ""], ["elapsed", duration(live.elapsed_s)],
+    ["ETA", running ? duration(live.eta_s) : ""], ["error", monitor.error && monitor.error.message]]);
   curves(monitor.history || [], live);
   showHistory(monitor.history || []);
   showTrials(training.trials);

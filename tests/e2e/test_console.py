@@ -78,13 +78,18 @@ class Console:
         return self.wait(self.driver, timeout, poll_frequency=0.2).until(lambda d: condition(), message=what)
 
     def shoot(self, name: str, width: int = WIDE) -> Path:
-        """The whole page at `width` (the window grown to the page's height for the picture)."""
-        self.driver.set_window_size(width, HEIGHT)
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(width, max(HEIGHT, height))
+        """The whole page at `width`: the viewport is set to the page's height for the picture (Chrome's device
+        metrics), then put back."""
+        def viewport(height: int) -> None:
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            self.driver.execute_script("return new Promise((done) => requestAnimationFrame(() => setTimeout(done, 200)))")
+
+        viewport(HEIGHT)  # laid out (and the charts resized) at this width first
+        viewport(max(HEIGHT, self.driver.execute_script("return document.documentElement.scrollHeight")))
         path = self.shots / f"{name}.png"
         self.driver.save_screenshot(str(path))
-        self.driver.set_window_size(WIDE, HEIGHT)
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         return path
 
 
@@ -118,6 +123,8 @@ def _session_and_refused_upload(page: Console, train: Path, bad_test: Path) -> N
 
 
 def _upload_configure_preprocess(page: Console, test: Path) -> None:
+    from selenium.webdriver.support.ui import Select
+
     page.by_id("test-file").send_keys(str(test))
     page.click("upload")
     page.until("the dataset summary", lambda: "Label counts" in page.text("dataset-summary"))
@@ -125,13 +132,15 @@ def _upload_configure_preprocess(page: Console, test: Path) -> None:
     page.shoot("03-data")
     page.screen("config")
     page.until("the config form", lambda: page.driver.find_elements("id", "cfg-epochs"))
-    for field, value in (("cfg-model", TINY_MODEL), ("cfg-epochs", "1"), ("cfg-batch_size", "16"),
+    for field, value in (("cfg-model", TINY_MODEL), ("cfg-epochs", "3"), ("cfg-batch_size", "4"),
                          ("cfg-learning_rate", "0.001")):
         page.fill(field, value)
+    Select(page.by_id("cfg-init_eval")).select_by_visible_text("true")
+    page.fill("config-extra", '{"epochs_per_test_run": 1}')  # a field outside the main ones, as JSON
     page.fill("cfg-epochs", "0")  # refused by the API: its words are shown by the form
     page.click("save-config")
     assert "epochs" in page.until("the refusal", lambda: page.text("config-error"))
-    page.fill("cfg-epochs", "1")
+    page.fill("cfg-epochs", "3")
     page.click("save-config")
     page.until("the saved config", lambda: page.text("config-saved"))
     assert page.by_id("cfg-model").get_attribute("value") == TINY_MODEL
@@ -145,13 +154,17 @@ def _upload_configure_preprocess(page: Console, test: Path) -> None:
 def _train(page: Console) -> None:
     page.screen("training")
     page.click("train-start")
-    page.until("the first loss points", lambda: int(page.by_id("loss-chart").get_attribute("data-points") or 0) > 0,
-               SLOW)
+    points = lambda chart: int(page.by_id(chart).get_attribute("data-points") or 0)  # noqa: E731
+    first = page.until("the first loss points", lambda: points("loss-chart"), SLOW)
+    page.shoot("05-training-live")  # mid-run, as far as it got by now
     page.until("the run's end", lambda: "State: trained" in page.text("status-line"), SLOW)
-    page.until("the validation curve", lambda: int(page.by_id("metric-chart").get_attribute("data-points") or 0) > 0)
+    # 3 epochs of 32 steps, evaluated before the first and after each: 4 validation points; the loss chart has
+    # grown since its first point (the live reports seen while it trained, and each epoch's loss)
+    page.until("the validation curve", lambda: points("metric-chart") == 4)
+    assert points("loss-chart") > first, (first, points("loss-chart"))
     assert "100 %" in page.text("live") and "Evaluations" in page.text("history")
-    page.shoot("05-training")
-    page.shoot("05-training-narrow", NARROW)
+    page.shoot("06-training-done")
+    page.shoot("06-training-narrow", NARROW)
 
 
 def _results_and_model(page: Console) -> None:
@@ -159,7 +172,7 @@ def _results_and_model(page: Console) -> None:
     page.until("the confusion matrix", lambda: page.driver.find_elements("css selector", "#confusion table"), 60)
     assert "accuracy" in page.text("test-metrics") and "pos" in page.text("per-label")
     assert "worst-predicted" in page.text("worst")
-    page.shoot("06-results")
+    page.shoot("07-results")
     page.screen("model")
     page.click("deploy")
     page.until("the deployment", lambda: page.by_id("deployment").get_attribute("data-state") == "ready", SLOW)
@@ -167,7 +180,7 @@ def _results_and_model(page: Console) -> None:
     page.click("predict")
     page.until("the predictions", lambda: page.driver.find_elements("css selector", "#predictions table"), 60)
     assert "single_label" in page.text("predictions")
-    page.shoot("07-model")
+    page.shoot("08-model")
     page.click("undeploy")
     page.until("the deployment removed", lambda: page.by_id("deployment").get_attribute("data-state")
                in ("none", "deleting", "absent"), 60)
@@ -175,7 +188,7 @@ def _results_and_model(page: Console) -> None:
     assert "409" in page.until("predict without a model", lambda: page.text("predict-error"), 30)
     page.screen("runs")
     page.until("the runs", lambda: "done" in page.text("runs") and page.text("sessions"))
-    page.shoot("08-runs")
+    page.shoot("09-runs")
 
 
 def test_the_console_drives_the_whole_flow(server, browser, tmp_path):
