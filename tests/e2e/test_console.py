@@ -133,7 +133,7 @@ def _upload_configure_preprocess(page: Console, test: Path) -> None:
     page.screen("config")
     page.until("the config form", lambda: page.driver.find_elements("id", "cfg-epochs"))
     for field, value in (("cfg-model", TINY_MODEL), ("cfg-epochs", "3"), ("cfg-batch_size", "4"),
-                         ("cfg-learning_rate", "0.001")):
+                         ("cfg-learning_rate", "0.003")):
         page.fill(field, value)
     Select(page.by_id("cfg-init_eval")).select_by_visible_text("true")
     page.fill("config-extra", '{"epochs_per_test_run": 1}')  # a field outside the main ones, as JSON
