@@ -45,6 +45,10 @@ async function poll() {
   }
   showStatus(status);
   showPreprocess(status);
+  // What the state allows (the API would refuse the rest with 409, naming the call to make first)
+  document.getElementById("train-start").disabled = BUSY.has(status.state) || ["idle", "setup"].includes(status.state);
+  document.getElementById("train-stop").disabled = !["queued", "training"].includes(status.state);
+  document.getElementById("preprocess").disabled = status.state !== "setup";
   const changed = status.state !== lastState;
   if (BUSY.has(status.state) || changed) await showMonitor(status);
   if (changed) showDeployment();
