@@ -9,6 +9,7 @@ Each screen is saved as a PNG under the test's tmp_path, and copied to $CONSOLE_
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -21,28 +22,33 @@ WIDE, NARROW, HEIGHT = 1280, 420, 800
 SLOW = 240  # seconds: preprocessing, training and a deployment on 2 busy cores
 
 
-def _browser_or_skip():
-    try:
-        from selenium import webdriver
-    except ImportError:
-        pytest.skip("selenium is not installed: pip install -c constraints.txt -e '.[test]'")
-    binary = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-    driver = shutil.which("chromedriver")
-    if not binary or not driver:
-        pytest.skip("no Chromium and chromedriver on PATH: scripts/setup.sh installs them as root where apt-get is "
-                    "(apt-get install chromium chromium-driver)")
+BINARY = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+DRIVER = shutil.which("chromedriver")
+# Decided before any fixture runs, so that a machine without the browser starts no server for nothing.
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("selenium") is None,
+                       reason="selenium is not installed: pip install -c constraints.txt -e '.[test]'"),
+    pytest.mark.skipif(not BINARY or not DRIVER,
+                       reason="no Chromium and chromedriver on PATH: scripts/setup.sh installs them as root where "
+                              "apt-get is (apt-get install chromium chromium-driver)"),
+]
+
+
+def _browser():
+    from selenium import webdriver
+
     options = webdriver.ChromeOptions()
-    options.binary_location = binary
+    options.binary_location = BINARY
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 f"--window-size={WIDE},{HEIGHT}", "--lang=en-GB", "--force-device-scale-factor=1"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
 
 
 @pytest.fixture
 def browser():
-    driver = _browser_or_skip()
+    driver = _browser()
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
