@@ -14,6 +14,17 @@ PYTHON=${PYTHON:-python3}
 TORCH_VERSION=2.13.0
 TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 STAMP=.venv/.installed
+# The browser tests/e2e/test_console.py drives: Debian's chromium and chromium-driver, installed the way the rest
+# of the machine's packages are when this runs as root where apt-get is (a CI image, a container); elsewhere the
+# test skips, naming what to install. Only when missing, so a re-run asks nothing. SETUP_BROWSER=0 leaves it out.
+if [ "${SETUP_BROWSER:-1}" = 1 ] && ! { command -v chromium && command -v chromedriver; } >/dev/null \
+        && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup.sh: installing chromium and chromium-driver (apt-get) for the console's browser test"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; } \
+      || echo "setup.sh: apt-get could not install chromium: tests/e2e/test_console.py will skip"
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # The stamp holds what was asked for (TORCH_SPEC, else the CPU index), so a re-run decides without the network.
 want=$({ cat pyproject.toml constraints.txt; echo "TORCH_SPEC=${TORCH_SPEC:-cpu from $TORCH_CPU_INDEX}"

@@ -13,7 +13,7 @@ from cluster.uploads import body_limit
 from serve_app.dependencies import get_settings
 from serve_app.errors import HANDLED, http_error_handler, session_error_handler, validation_error_handler
 from serve_app.request_log import RequestLog
-from serve_app.routes import artifacts, dataset, docs, models, runs, serving, session, training
+from serve_app.routes import artifacts, dataset, docs, models, runs, serving, session, training, ui
 
 
 class RefuseOversizedUploads:
@@ -44,8 +44,10 @@ def create_app() -> FastAPI:
         openapi_url=None, docs_url=None, redoc_url=None,  # routes/docs.py serves them, behind the API token
     )
     api.include_router(session.health)
+    api.include_router(ui.router)  # the console page (open, as /healthcheck) and, below, its static files
     for module in (session, dataset, training, artifacts, runs, models, serving, docs):
         api.include_router(module.router)
+    api.mount("/ui", ui.assets, name="ui")
     for kind in HANDLED:
         api.add_exception_handler(kind, session_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)

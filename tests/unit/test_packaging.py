@@ -184,7 +184,8 @@ def _setup(repo: Path, **env) -> list[str]:
     log.unlink(missing_ok=True)
     inherited = {k: v for k, v in os.environ.items()
                  if k not in ("TORCH_SPEC", "TORCH_CPU_INDEX", "SETUP_FORCE", "FAKE_MINOR")}
-    env = {"TORCH_CPU_INDEX": _cpu_index(repo), "PYTHON": sys.executable, **env}  # PYTHON: the index probe
+    # PYTHON: the index probe; SETUP_BROWSER=0: no apt-get from a unit test
+    env = {"TORCH_CPU_INDEX": _cpu_index(repo), "PYTHON": sys.executable, "SETUP_BROWSER": "0", **env}
     done = subprocess.run(["bash", str(repo / "scripts" / "setup.sh")], env={**inherited, "SETUP_LOG": str(log), **env},
                           check=True, capture_output=True, text=True)
     repo.joinpath("setup.out").write_text(done.stdout)
