@@ -53,6 +53,21 @@ class PreprocessSpec(Spec):
     overwrite_cache: bool = False
 
 
+class PreprocessCounts(Spec):
+    """How far a preprocessing job is: rows tokenised, bytes of the upload files read (pro rata within a split)
+    and the seconds it expects to take still (None until a row is done)."""
+
+    rows_done: int
+    rows_total: int
+    bytes_done: int
+    bytes_total: int
+    eta_s: Optional[float] = None
+
+
+# A preprocessing job's progress: (fraction done, what it is doing, rows and bytes so far).
+PreprocessProgress = Callable[[float, str, PreprocessCounts], None]
+
+
 class ArchiveLimits(Spec):
     """What an uploaded model archive may unpack to (server settings)."""
 
