@@ -50,7 +50,8 @@ class SessionJobs:
             spec = PreprocessSpec(job_id=job_id, dataset=r.dataset, max_seq_length=r.config.max_seq_length,
                                   model_dir=str(resolve_model(r.config.model, core.layout.models_dir)),
                                   cache_dir=str(core.layout.cache_dir(r.config.cache_dir)),
-                                  overwrite_cache=r.config.overwrite_cache)
+                                  overwrite_cache=r.config.overwrite_cache,
+                                  in_process_rows=core.settings.preprocess_in_process_rows)
         except InvalidParameters as e:  # the model was removed since the config was set
             self.finish_preprocess(job_id, None, e.message)
             return None

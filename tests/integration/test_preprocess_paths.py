@@ -20,8 +20,6 @@ from train_jobs.data.preprocess import build_cache, read_split_tables
 from train_jobs.models.lookup import bundled_model_dir
 from train_jobs.specs import PreprocessSpec
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
@@ -58,10 +56,10 @@ CASES = {  # name: (task type, files)
 }
 
 
-def spec_for(task: str, files: tuple[Path, Path], cache_dir: Path) -> PreprocessSpec:
+def spec_for(task: str, files: tuple[Path, Path], cache_dir: Path, in_process_rows=None) -> PreprocessSpec:
     summary = inspect_upload({"train": (files[0], files[0].name), "test": (files[1], files[1].name)}, task)
     return PreprocessSpec(job_id="paths", dataset=summary, model_dir=str(bundled_model_dir()), max_seq_length=32,
-                          cache_dir=str(cache_dir), overwrite_cache=True)
+                          cache_dir=str(cache_dir), overwrite_cache=True, in_process_rows=in_process_rows)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -70,9 +68,10 @@ def test_in_process_and_ray_data_write_the_same_cache(case, tmp_path):
     files = make(tmp_path / "data")
     reports: list[tuple] = []
     metas = {}
-    for in_process in (True, False):
-        spec = spec_for(task, files, tmp_path / f"cache-{in_process}")
-        metas[in_process] = build_cache(spec, lambda *report: reports.append(report), in_process=in_process)
+    for in_process in (True, False):  # a limit no upload here reaches, then 0 (every upload on Ray Data)
+        spec = spec_for(task, files, tmp_path / f"cache-{in_process}", 10**6 if in_process else 0)
+        metas[in_process] = build_cache(spec, lambda *report: reports.append(report))
+        assert reports[-1][1].endswith("(in process)" if in_process else "(Ray Data)")
     here, on_ray = metas[True], metas[False]
     assert {k: v for k, v in here.items() if k != "path"} == {k: v for k, v in on_ray.items() if k != "path"}
     for split in ("train", "test"):

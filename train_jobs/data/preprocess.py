@@ -11,7 +11,6 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pyarrow as pa
@@ -110,10 +109,10 @@ def _read_sentences(info: dict) -> ray.data.Dataset:
     return ray.data.from_items(items)
 
 
-def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress, in_process: Optional[bool] = None) -> dict:
+def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
     """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key.
 
-    Up to IN_PROCESS_ROWS rows in this process, more on Ray Data (`in_process` forces either): the same cache.
+    Up to `spec.in_process_rows` rows (None: IN_PROCESS_ROWS) in this process, more on Ray Data: the same cache.
     """
     progress = BuildProgress(spec.dataset, on_progress)
     reused = reusable_cache(spec)
@@ -125,7 +124,7 @@ def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress, in_proces
     tmp = Path(spec.cache_dir) / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     dataset = spec.dataset
-    in_process = progress.rows_total <= IN_PROCESS_ROWS if in_process is None else in_process
+    in_process = progress.rows_total <= (IN_PROCESS_ROWS if spec.in_process_rows is None else spec.in_process_rows)
     build = _build_split_here if in_process else _build_split_on_ray
     for split in splits_of(dataset):
         progress.started(split)
