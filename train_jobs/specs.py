@@ -51,7 +51,7 @@ class PreprocessSpec(Spec):
     max_seq_length: int
     cache_dir: str
     overwrite_cache: bool = False
-    in_process_rows: Optional[int] = None  # tokenise up to this many rows in the job's process (None: the default)
+    in_process_rows: Optional[int] = None  # tokenise up to this many rows in one process (None: the default)
 
 
 class PreprocessCounts(Spec):

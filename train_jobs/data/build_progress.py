@@ -1,6 +1,6 @@
 """Preprocessing progress in rows and bytes, with an ETA: what the job reports as it tokenises.
 
-Rows are counted as they are tokenised (per batch in the job's own process, per split on Ray Data, whose write
+Rows are counted as they are tokenised (per batch in process, per split on Ray Data, whose write
 runs as one call). Bytes are the upload files' sizes, counted pro rata to the rows done within each split. The
 ETA is the time so far per row done, times the rows left.
 """
@@ -40,7 +40,7 @@ class BuildProgress:
     """Counts the rows tokenised of each split and reports (fraction, message, counts) through `on_progress`."""
 
     def __init__(self, dataset: dict, on_progress: PreprocessProgress,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.time):  # wall time: reports may come from another process
         self.sizes = split_sizes(dataset)
         self.done = dict.fromkeys(self.sizes, 0)
         self.on_progress, self.clock = on_progress, clock

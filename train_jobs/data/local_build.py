@@ -1,8 +1,8 @@
-"""The token cache of a small upload built in the job's own process: no Ray Data.
+"""The token cache of a small upload built in one process (one Ray task, preprocess.py): no Ray Data.
 
 Ray Data's first build on a running Ray starts worker processes that each import pyarrow, Ray Data and the
 tokenizer (seconds), where a plain pass over a few thousand rows takes a fraction of a second. Below
-IN_PROCESS_ROWS rows the preprocessing job reads and tokenises the splits itself, with the same readers'
+IN_PROCESS_ROWS rows one process reads and tokenises the splits, with the same readers'
 options and the same batch functions as the Ray Data path, and writes the same Parquet layout: the same rows in
 the same order, so the cache, and the model trained on it, are the same whichever path built it.
 """
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # Rows of all splits together up to which the job tokenises in its own process. On 2 cores the in-process pass
-# runs at about 30,000 rows/s and Ray Data's first build costs 3 s more than its warm one, so a plain pass is
+# runs at about 20,000-30,000 rows/s and Ray Data's first build costs 3 s more than its warm one, so a plain pass is
 # cheaper far beyond this; the limit is low to keep the job's memory small (it holds one split at a time) and
 # to leave larger data to Ray Data, which spreads it over the cluster (bench/preprocess_throughput.py).
 IN_PROCESS_ROWS = 5_000

@@ -1,5 +1,5 @@
 """Preprocessing: read the uploads, tokenise in batches, write a Parquet cache (on Ray Data, or for a small
-upload in the job's own process: local_build.py).
+upload in one process: local_build.py).
 
 No padding here: batches are padded per batch at training time.
 """
@@ -125,10 +125,12 @@ def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     dataset = spec.dataset
     in_process = progress.rows_total <= (IN_PROCESS_ROWS if spec.in_process_rows is None else spec.in_process_rows)
-    build = _build_split_here if in_process else _build_split_on_ray
+    if in_process:
+        ray.get(_build_here.remote(spec, tmp, progress))
     for split in splits_of(dataset):
-        progress.started(split)
-        build(spec, split, tmp / split, progress)
+        if not in_process:
+            progress.started(split)
+            _build_split_on_ray(spec, split, tmp / split)
         progress.advance(split, dataset[split]["rows"])
     meta = {"key": key, "path": str(final), "rows": {s: dataset[s]["rows"] for s in splits_of(dataset)},
             "max_seq_length": spec.max_seq_length, "labels": dataset["labels"],
@@ -152,15 +154,22 @@ def _split_work(spec: PreprocessSpec, split: str) -> tuple[Callable, dict, list[
     return tokenize_batch, dict(common, text_columns=text_columns, target=target), text_columns + list(target.columns)
 
 
-def _build_split_here(spec: PreprocessSpec, split: str, out: Path, progress: BuildProgress) -> None:
-    fn, kwargs, columns = _split_work(spec, split)
-    info = spec.dataset[split]
-    table = (read_text_split(info["path"], info["format"], columns) if columns
-             else read_sentences_split(info["path"], info["format"]))
-    write_split(table, fn, kwargs, out, lambda rows: progress.advance(split, rows))
+# One Ray task for every split, not the job actor itself: the actor is a new process for every job, where
+# importing the tokenizer takes about 2 s, while Ray's pooled workers keep it imported from job to job (this
+# task's, Ray Data's). 0 CPUs, as the job actor: a fraction of a second of work starts at once, beside training.
+@ray.remote(num_cpus=0)
+def _build_here(spec: PreprocessSpec, tmp: Path, progress: BuildProgress) -> None:
+    """Every split read and tokenised in this process (local_build.py), reporting each batch."""
+    for split in splits_of(spec.dataset):
+        progress.started(split)
+        fn, kwargs, columns = _split_work(spec, split)
+        info = spec.dataset[split]
+        table = (read_text_split(info["path"], info["format"], columns) if columns
+                 else read_sentences_split(info["path"], info["format"]))
+        write_split(table, fn, kwargs, tmp / split, lambda rows, split=split: progress.advance(split, rows))
 
 
-def _build_split_on_ray(spec: PreprocessSpec, split: str, out: Path, progress: BuildProgress) -> None:
+def _build_split_on_ray(spec: PreprocessSpec, split: str, out: Path) -> None:
     # Rows keep the upload's order: Ray Data otherwise emits blocks as their tasks finish, so the Parquet files,
     # and with them the hold-out, the shuffle and the model, could differ between two builds of the same data.
     ray.data.DataContext.get_current().execution_options.preserve_order = True
