@@ -112,7 +112,7 @@ def _read_sentences(info: dict) -> ray.data.Dataset:
 def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
     """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key.
 
-    Up to `spec.in_process_rows` rows (None: IN_PROCESS_ROWS) in this process, more on Ray Data: the same cache.
+    Up to `spec.in_process_rows` rows (None: IN_PROCESS_ROWS) in one Ray task, more on Ray Data: the same cache.
     """
     progress = BuildProgress(spec.dataset, on_progress)
     reused = reusable_cache(spec)
