@@ -22,7 +22,7 @@ from cluster.settings import NAMESPACE, ON_HEAD_NODE, SESSION_ACTOR_NAME
 from train_jobs.errors import DISK_FULL, CheckpointDidNotFit, RunEnded
 from train_jobs.files import atomic_write_json, read_json, remove_tree
 from train_jobs.logs import configure_logging
-from train_jobs.specs import ImportSpec, PreprocessSpec, TrainingSpec
+from train_jobs.specs import ImportSpec, PreprocessCounts, PreprocessSpec, TrainingSpec
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,8 @@ class PreprocessJob:
         configure_logging(log_level)
         link = SessionLink(session)
 
-        def on_progress(fraction: float, message: str) -> None:
-            link.handle.preprocess_progress.remote(spec.job_id, fraction, message)
+        def on_progress(fraction: float, message: str, counts: PreprocessCounts) -> None:
+            link.handle.preprocess_progress.remote(spec.job_id, fraction, message, counts.model_dump())
 
         _run_and_report(spec.job_id, link, lambda: build_cache(spec, on_progress),
                         lambda s, cache, error: s.finish_preprocess.remote(spec.job_id, cache, error))

@@ -22,6 +22,15 @@ TRAINING = {  # gauge name: (the key in the record's live training progress, des
 }
 
 
+PREPROCESS = {  # gauge name: (the field of the record's preprocess job, description)
+    "tm_preprocess_rows_done": ("rows_done", "Rows tokenised so far by the current or latest preprocessing"),
+    "tm_preprocess_rows_total": ("rows_total", "Rows of the dataset being (or last) preprocessed"),
+    "tm_preprocess_bytes_done": ("bytes_done", "Bytes of the upload files read so far (pro rata within a split)"),
+    "tm_preprocess_bytes_total": ("bytes_total", "Bytes of the upload files being (or last) preprocessed"),
+    "tm_preprocess_eta_seconds": ("eta_s", "Estimated seconds until the current preprocessing ends"),
+}
+
+
 class SessionMetrics:
     """The gauges, created once per process (Ray registers a metric by name)."""
 
@@ -35,6 +44,7 @@ class SessionMetrics:
         self.preprocess = Gauge("tm_preprocess_progress", description="Share of the dataset tokenised (0 to 1)")
         self.preprocess_rows = Gauge("tm_preprocess_rows_per_second",
                                      description="Rows per second of the latest finished preprocessing")
+        self.preprocess_counts = {name: Gauge(name, description=text) for name, (_, text) in PREPROCESS.items()}
         self.model_import = Gauge("tm_import_progress", description="Share of the latest model import done (0 to 1)")
 
     def record(self, records: list[SessionRecord]) -> None:
@@ -52,6 +62,10 @@ class SessionMetrics:
             if isinstance(value, (int, float)):
                 self.training[name].set(float(value))
         self.preprocess.set(record.preprocess.progress)
+        for name, (field, _) in PREPROCESS.items():
+            value = getattr(record.preprocess, field)
+            if value is not None:
+                self.preprocess_counts[name].set(float(value))
         rate = rows_per_second(record)
         if rate is not None:
             self.preprocess_rows.set(rate)

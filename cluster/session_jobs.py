@@ -14,10 +14,11 @@ from typing import Optional
 from cluster.session_core import SessionCore, write_first
 from cluster.session_record import TRAINABLE, State
 from cluster.session_runs import SessionRuns
+from train_jobs.data.build_progress import totals
 from train_jobs.data.cache import reusable_cache
 from train_jobs.errors import InvalidParameters, WrongState
 from train_jobs.models.lookup import resolve_model
-from train_jobs.specs import ImportSpec, PreprocessSpec
+from train_jobs.specs import ImportSpec, PreprocessCounts, PreprocessSpec
 
 
 class SessionJobs:
@@ -40,7 +41,7 @@ class SessionJobs:
         job_id = core.next_job_id(r, "preprocess")
         r.state = State.preprocessing
         r.preprocess = type(r.preprocess)(id=job_id, actor=job_id, status="running", started_at=time.time(),
-                                          message="queued")
+                                          message="queued", **totals(r.dataset).model_dump())
         r.artifacts = type(r.artifacts)()
         r.deployment = None  # its model is gone with the artifacts (the service removes the Serve app)
         r.error = None
@@ -49,7 +50,8 @@ class SessionJobs:
             spec = PreprocessSpec(job_id=job_id, dataset=r.dataset, max_seq_length=r.config.max_seq_length,
                                   model_dir=str(resolve_model(r.config.model, core.layout.models_dir)),
                                   cache_dir=str(core.layout.cache_dir(r.config.cache_dir)),
-                                  overwrite_cache=r.config.overwrite_cache)
+                                  overwrite_cache=r.config.overwrite_cache,
+                                  in_process_rows=core.settings.preprocess_in_process_rows)
         except InvalidParameters as e:  # the model was removed since the config was set
             self.finish_preprocess(job_id, None, e.message)
             return None
@@ -60,10 +62,13 @@ class SessionJobs:
         core.save()
         return spec
 
-    def preprocess_progress(self, job_id: str, progress: float, message: str) -> None:
+    def preprocess_progress(self, job_id: str, progress: float, message: str, counts: Optional[dict] = None) -> None:
+        """The job's progress: the share done, what it does, and its rows, bytes and ETA (PreprocessCounts)."""
         r = self.core.record
         if r and r.preprocess.id == job_id and r.state == State.preprocessing:
             r.preprocess.progress, r.preprocess.message = round(progress, 4), message
+            for field, value in (PreprocessCounts.model_validate(counts) if counts else ()):
+                setattr(r.preprocess, field, value)
             self.core.save(wait=False)
 
     @write_first
@@ -79,6 +84,7 @@ class SessionJobs:
             r.message = f"preprocessing failed: {error}"
         else:
             r.state, p.status, p.progress, p.cache = State.preprocessed, "done", 1.0, cache
+            p.rows_done, p.bytes_done, p.eta_s = p.rows_total or 0, p.bytes_total or 0, 0.0
             p.message = "reused cache" if cache.get("reused") else "cache written"
             r.message = "preprocessing finished; call /training/start next"
         self.core.save()

@@ -45,6 +45,13 @@ class JobInfo(BaseModel):
 
 class PreprocessInfo(JobInfo):
     cache: Optional[dict[str, Any]] = None
+    # How far the job is (train_jobs.specs.PreprocessCounts; 0 and None in records written before they existed).
+    rows_done: int = Field(0, description="rows tokenised so far, all splits together")
+    rows_total: Optional[int] = Field(None, description="rows of the upload, all splits together")
+    bytes_done: int = Field(0, description="bytes of the upload files read so far (pro rata within a split)")
+    bytes_total: Optional[int] = Field(None, description="bytes of the upload files")
+    eta_s: Optional[float] = Field(None, description="seconds still to go at the rate so far (0 once done; null "
+                                   "until a row is done)")
 
 
 class TrainingInfo(JobInfo):

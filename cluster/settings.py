@@ -76,6 +76,9 @@ class Settings(BaseModel):
     # wrong keys and tokens believes; from anyone else the header is ignored and the connection's own address
     # counts, as uvicorn's forwarded_allow_ips does. Empty: no one's.
     trusted_proxies: list[str] = []
+    # Uploads of up to this many rows (all splits) are tokenised in one process (one Ray task), larger ones on Ray
+    # Data; None: train_jobs.data.local_build.IN_PROCESS_ROWS (5,000), 0: always Ray Data.
+    preprocess_in_process_rows: Optional[int] = Field(default=None, ge=0)
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
     # The server's own log records (request log, job failures) at this level and above, in every process.

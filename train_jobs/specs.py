@@ -98,6 +98,22 @@ class PreprocessSpec(Spec):
     max_seq_length: int
     cache_dir: str
     overwrite_cache: bool = False
+    in_process_rows: Optional[int] = None  # tokenise up to this many rows in one process (None: the default)
+
+
+class PreprocessCounts(Spec):
+    """How far a preprocessing job is: rows tokenised, bytes of the upload files read (pro rata within a split)
+    and the seconds it expects to take still (None until a row is done)."""
+
+    rows_done: int
+    rows_total: int
+    bytes_done: int
+    bytes_total: int
+    eta_s: Optional[float] = None
+
+
+# A preprocessing job's progress: (fraction done, what it is doing, rows and bytes so far).
+PreprocessProgress = Callable[[float, str, PreprocessCounts], None]
 
 
 class ArchiveLimits(Spec):

@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
+from training_client.bars import preprocess_bar, show_preprocess
 from training_client.client import DEFAULT_URL, TrainingModuleClient, TrainingModuleError
 from training_client.tables import runs_table, sessions_table
 
@@ -179,11 +180,8 @@ def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
           f"warm-up {hp['warmup_ratio']:g}; {held}; auto: {', '.join(hp['auto']) or 'none'}")
 
     client.preprocess()
-    with tqdm(total=1.0, desc="preprocessing", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
-        def on_pre(status: dict) -> None:
-            bar.n = status["preprocess"]["progress"]
-            bar.set_postfix_str(status["preprocess"]["message"])
-        client.wait_preprocessed(on_update=on_pre)
+    with preprocess_bar() as bar:
+        client.wait_preprocessed(on_update=lambda status: show_preprocess(bar, status["preprocess"]))
 
     client.start_training()
     with tqdm(total=1, desc="training", unit="step") as bar:

@@ -43,10 +43,14 @@ def test_upload_summarises_the_dataset(trained):
 
 
 def test_preprocessing_writes_a_cache_and_reuses_it(trained, server):
-    client, _, _, preprocessed, _, _ = trained
+    client, tmp, _, preprocessed, _, _ = trained
     cache = preprocessed["preprocess"]["cache"]
     assert preprocessed["state"] == "preprocessed" and cache["rows"] == {"train": 160, "test": 40}
     assert cache["reused"] is False and str(server.storage_root) in cache["path"]
+    # Progress in rows and bytes (the upload files), with the ETA at 0 once done.
+    size = (tmp / "train.csv").stat().st_size + (tmp / "test.csv").stat().st_size
+    done = {k: preprocessed["preprocess"][k] for k in ("rows_done", "rows_total", "bytes_done", "bytes_total", "eta_s")}
+    assert done == {"rows_done": 200, "rows_total": 200, "bytes_done": size, "bytes_total": size, "eta_s": 0.0}
 
 
 def test_training_reports_live_progress_and_history(trained):

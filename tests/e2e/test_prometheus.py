@@ -45,5 +45,8 @@ def test_session_state_and_training_progress_are_exported_to_prometheus(server, 
         samples(port)), 90, "the trained state among the server's gauges on Ray's metrics endpoint", poll=2)
     assert value(lines, "tm_session_state", 'state="training"') == 0.0
     assert value(lines, "tm_training_step") > 0 and value(lines, "tm_preprocess_progress") == 1.0
+    assert value(lines, "tm_preprocess_rows_done") == value(lines, "tm_preprocess_rows_total") > 0
+    assert value(lines, "tm_preprocess_bytes_done") == value(lines, "tm_preprocess_bytes_total") > 0
+    assert value(lines, "tm_preprocess_eta_seconds") == 0.0
     # Rates are the latest progress window's: 0 once the run's steps are done, as /monitor says.
     assert value(lines, "tm_training_loss") is not None and value(lines, "tm_training_samples_per_second") is not None

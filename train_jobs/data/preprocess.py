@@ -1,4 +1,5 @@
-"""Preprocessing on Ray Data: read the uploads, tokenise in batches, write a Parquet cache.
+"""Preprocessing: read the uploads, tokenise in batches, write a Parquet cache (on Ray Data, or for a small
+upload in one process: local_build.py).
 
 No padding here: batches are padded per batch at training time.
 """
@@ -6,19 +7,21 @@ No padding here: batches are padded per batch at training time.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import ray
 
+from train_jobs.data.build_progress import BuildProgress
 from train_jobs.data.cache import cache_path, reusable_cache
 from train_jobs.data.labels import IGNORE_INDEX, Target, find_target, row_labels
+from train_jobs.data.local_build import IN_PROCESS_ROWS, jsonl_columns, read_sentences_split, read_text_split, write_split
 from train_jobs.files import atomic_write_json, swap_directory
-from train_jobs.specs import OnProgress, PreprocessSpec, SplitSummary
+from train_jobs.specs import PreprocessProgress, PreprocessSpec, SplitSummary
 
 
 @functools.lru_cache(maxsize=4)
@@ -31,28 +34,12 @@ def load_fast_tokenizer(model_dir: str):
     return tok
 
 
-def _as_text(value) -> str:
-    """A JSON value as the text a CSV cell would hold, so every format parses the same way."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
-
-
-def _jsonl_columns(batch: pa.Table, *, columns: list[str]) -> pa.Table:
-    rows = [json.loads(line) for line in batch.column("text").to_pylist() if line.strip()]
-    return pa.table({c: pa.array([_as_text(r.get(c)) for r in rows], type=pa.string()) for c in columns})
-
-
 def _read(path: str, fmt: str, columns: list[str]) -> ray.data.Dataset:
     """Every column as strings: a text column of digits stays text, a label list stays one value."""
     if fmt == "jsonl":
         # Lines parsed by us, not Arrow's JSON reader, whose type inference breaks on mixed values
         # (an empty label list in one block, strings in the next).
-        return ray.data.read_text(path).map_batches(_jsonl_columns, batch_format="pyarrow",
+        return ray.data.read_text(path).map_batches(jsonl_columns, batch_format="pyarrow",
                                                     fn_kwargs={"columns": columns})
     import pyarrow.csv as pacsv
 
@@ -121,48 +108,76 @@ def _read_sentences(info: SplitSummary) -> ray.data.Dataset:
     return ray.data.from_items(items)
 
 
-def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
-    """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key."""
+def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
+    """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key.
+
+    Up to `spec.in_process_rows` rows (None: IN_PROCESS_ROWS) in one Ray task, more on Ray Data: the same cache.
+    """
+    progress = BuildProgress(spec.dataset, on_progress)
     reused = reusable_cache(spec)
     if reused:
-        on_progress(1.0, "reused an existing cache made from the same files, tokenizer and settings")
+        progress.finished("reused an existing cache made from the same files, tokenizer and settings")
         return reused
     final = cache_path(spec)
     key = final.name
-    # Rows keep the upload's order: Ray Data otherwise emits blocks as their tasks finish, so the Parquet files,
-    # and with them the hold-out, the shuffle and the model, could differ between two builds of the same data.
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
-
     tmp = Path(spec.cache_dir) / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     dataset = spec.dataset
-    text_columns = dataset.train.text_columns
-    task = dataset.task_type
-    target = find_target(dataset.train.columns, task) if task != "token_classification" else None
-    label2id = {label: i for i, label in enumerate(dataset.labels)}
-    parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
-    rows = {}
-    splits = dataset.splits
-    for i, (split, info) in enumerate(splits.items()):
-        on_progress(i / len(splits), f"tokenising {split} ({info.rows} rows)")
-        common = {"model_dir": spec.model_dir, "label2id": label2id, "max_seq_length": spec.max_seq_length,
-                      "keep_text": split == "test"}
-        if task == "token_classification":
-            ds, fn, kwargs = _read_sentences(info), tokenize_words_batch, common
-        else:
-            ds = _read(info.path, info.format, text_columns + list(target.columns))
-            fn, kwargs = tokenize_batch, dict(common, text_columns=text_columns, target=target)
-        # One file reads as one block; split it so every CPU tokenises.
-        ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
-        ds.write_parquet(str(tmp / split))
-        rows[split] = info.rows
-    meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec.max_seq_length,
-            "labels": dataset.labels, "text_columns": text_columns, "target": dataset.target,
+    in_process = progress.rows_total <= (IN_PROCESS_ROWS if spec.in_process_rows is None else spec.in_process_rows)
+    if in_process:
+        ray.get(_build_here.remote(spec, tmp, progress))
+    for split, info in dataset.splits.items():
+        if not in_process:
+            progress.started(split)
+            _build_split_on_ray(spec, split, tmp / split)
+        progress.advance(split, info.rows)
+    meta = {"key": key, "path": str(final), "rows": {s: info.rows for s, info in dataset.splits.items()},
+            "max_seq_length": spec.max_seq_length, "labels": dataset.labels,
+            "text_columns": dataset.train.text_columns, "target": dataset.target,
             "multi_label": dataset.multi_label}
     atomic_write_json(tmp / "meta.json", meta)
     swap_directory(tmp, final)
-    on_progress(1.0, "preprocessing finished")
+    progress.finished("preprocessing finished" + (" (in process)" if in_process else " (Ray Data)"))
     return {**meta, "reused": False}
+
+
+def _split_work(spec: PreprocessSpec, split: str) -> tuple[Callable, dict, list[str]]:
+    """The batch function for `split`, its arguments, and the columns to read (none: tagged sentences)."""
+    dataset = spec.dataset
+    common = {"model_dir": spec.model_dir, "label2id": {label: i for i, label in enumerate(dataset.labels)},
+              "max_seq_length": spec.max_seq_length, "keep_text": split == "test"}
+    if dataset.task_type == "token_classification":
+        return tokenize_words_batch, common, []
+    text_columns = dataset.train.text_columns
+    target = find_target(dataset.train.columns, dataset.task_type)
+    return tokenize_batch, dict(common, text_columns=text_columns, target=target), text_columns + list(target.columns)
+
+
+# One Ray task for every split, not the job actor itself: the actor is a new process for every job, where
+# importing the tokenizer takes about 2 s, while Ray's pooled workers keep it imported from job to job (this
+# task's, Ray Data's). 0 CPUs, as the job actor: a fraction of a second of work starts at once, beside training.
+@ray.remote(num_cpus=0)
+def _build_here(spec: PreprocessSpec, tmp: Path, progress: BuildProgress) -> None:
+    """Every split read and tokenised in this process (local_build.py), reporting each batch."""
+    for split, info in spec.dataset.splits.items():
+        progress.started(split)
+        fn, kwargs, columns = _split_work(spec, split)
+        table = (read_text_split(info.path, info.format, columns) if columns
+                 else read_sentences_split(info.path, info.format))
+        write_split(table, fn, kwargs, tmp / split, lambda rows, split=split: progress.advance(split, rows))
+
+
+def _build_split_on_ray(spec: PreprocessSpec, split: str, out: Path) -> None:
+    # Rows keep the upload's order: Ray Data otherwise emits blocks as their tasks finish, so the Parquet files,
+    # and with them the hold-out, the shuffle and the model, could differ between two builds of the same data.
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    fn, kwargs, columns = _split_work(spec, split)
+    info = spec.dataset.splits[split]
+    ds = _read(info.path, info.format, columns) if columns else _read_sentences(info)
+    # One file reads as one block; split it so every CPU tokenises.
+    parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
+    ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
+    ds.write_parquet(str(out))
 
 
 def read_split_tables(cache_path: str, split: str) -> list[pa.Table]:

@@ -1241,3 +1241,18 @@ def test_each_part_works_on_a_bare_core(h):
     assert recovery.recover_interrupted_jobs() == [] and core.record.state == State.stopped  # its actor is gone
     runs.delete_run(key, spec.run_id)
     assert deploy.deployment(key) is None and [run["run_id"] for run in runs.list_runs(key)["runs"]] == []
+
+
+def test_preprocessing_counts_rows_and_bytes_with_an_eta_until_done(h):
+    key, spec = h.preprocessing()
+    p = h.record.preprocess
+    size = len(TRAIN_CSV) + len(TEST_CSV)
+    assert (p.rows_done, p.rows_total, p.bytes_done, p.bytes_total, p.eta_s) == (0, 10, 0, size, None)
+    counts = {"rows_done": 6, "rows_total": 10, "bytes_done": len(TRAIN_CSV), "bytes_total": size, "eta_s": 1.5}
+    h.machine.preprocess_progress(spec.job_id, 0.6, "tokenising test (0 of 4 rows)", counts)
+    assert h.reloaded().record.preprocess.model_dump(include=set(counts)) == counts
+    h.machine.preprocess_progress("preprocess-old", 0.9, "a stale job", dict(counts, rows_done=9))
+    assert h.record.preprocess.rows_done == 6
+    h.machine.finish_preprocess(spec.job_id, cache_meta(spec), None)
+    p = h.record.preprocess
+    assert (p.rows_done, p.bytes_done, p.eta_s, p.progress) == (10, size, 0.0, 1.0)
