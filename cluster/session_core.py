@@ -212,14 +212,16 @@ class SessionCore:
         target = self.layout.new_dataset_dir(r.session_id)
         Path(staged_dir).rename(target)
         for split in splits_of(summary):
-            summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
+            if "path" in summary[split]:  # a dataset by URI stays where it is: its source has no file here
+                summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
         old = r.dataset
         r.dataset = {**summary, "dir": str(target)}
         self.to_setup(r)
         labels = (f"{len(summary['labels'])} labels" + (" (multi-label)" if summary.get("multi_label") else "")
                   if summary["labels"] else "numeric scores")
         held = f", {summary['validation']['rows']} validation rows" if "validation" in summary else ""
-        r.message = (f"dataset uploaded: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows"
+        what = "dataset checked on a sample of its URIs" if "source" in summary["train"] else "dataset uploaded"
+        r.message = (f"{what}: {summary['train']['rows']} train rows, {summary['test']['rows']} test rows"
                      f"{held}, {labels}; call /preprocess next")
         try:
             self.save()

@@ -15,6 +15,7 @@ from cluster.session_core import SessionCore, write_first
 from cluster.session_record import TRAINABLE, State
 from cluster.session_runs import SessionRuns
 from train_jobs.data.cache import reusable_cache
+from train_jobs.data.dataset import splits_of
 from train_jobs.errors import InvalidParameters, WrongState
 from train_jobs.models.lookup import resolve_model
 from train_jobs.specs import ImportSpec, PreprocessSpec
@@ -49,7 +50,7 @@ class SessionJobs:
             spec = PreprocessSpec(job_id=job_id, dataset=r.dataset, max_seq_length=r.config.max_seq_length,
                                   model_dir=str(resolve_model(r.config.model, core.layout.models_dir)),
                                   cache_dir=str(core.layout.cache_dir(r.config.cache_dir)),
-                                  overwrite_cache=r.config.overwrite_cache)
+                                  overwrite_cache=r.config.overwrite_cache, stores=core.settings.store_options)
         except InvalidParameters as e:  # the model was removed since the config was set
             self.finish_preprocess(job_id, None, e.message)
             return None
@@ -79,6 +80,9 @@ class SessionJobs:
             r.message = f"preprocessing failed: {error}"
         else:
             r.state, p.status, p.progress, p.cache = State.preprocessed, "done", 1.0, cache
+            if "source" in r.dataset["train"]:  # a dataset by URI: its labels and rows, of the whole now
+                r.dataset = {**r.dataset, "labels": cache["labels"],
+                             **{s: {**r.dataset[s], "rows": n, "sampled": False} for s, n in cache["rows"].items()}}
             p.message = "reused cache" if cache.get("reused") else "cache written"
             r.message = "preprocessing finished; call /training/start next"
         self.core.save()
@@ -142,6 +146,8 @@ class SessionJobs:
 
 
 def _reusable_cache(spec: PreprocessSpec) -> Optional[dict]:
+    if any("source" in spec.dataset[split] for split in splits_of(spec.dataset)):
+        return None  # a dataset by URI may have changed at its source: the job lists it again first
     try:
         return reusable_cache(spec)
     except OSError:  # an unreadable tokenizer file, say: the job reports it properly

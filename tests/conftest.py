@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
+from s3_store import CREDENTIALS as S3_CREDENTIALS
+from s3_store import free_port
 
 from training_client.local_server import ServerProcess
 
@@ -22,6 +24,11 @@ API_TOKEN = "e2e-token-0123456789abcdef"
 # (write-first), and every server the suite stops (restarts, its own servers, the end) waited for it: the tests'
 # servers get 10 s, then their process group is killed, as the fault tests kill processes anyway.
 os.environ.setdefault("TM_STOP_GRACE_S", "10")
+# Datasets by s3:// URI: the server reads them from the S3 server the `s3_store` fixture starts on this port, with
+# the dummy credentials it finds in its environment (the standard AWS chain).
+S3_PORT = free_port()
+for _name, _value in S3_CREDENTIALS.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +45,19 @@ def server(storage_root, tmp_path_factory):
     os.environ["TM_API_TOKEN"] = API_TOKEN
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # the tracking test logs to an MLflow file store
     srv = ServerProcess(storage_root, tmp_path_factory.mktemp("server"), max_upload_mb=MAX_UPLOAD_MB,
-                        progress_every_steps=2)
+                        progress_every_steps=2, s3_endpoint_url=f"http://127.0.0.1:{S3_PORT}", uri_timeout_s=5)
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_store(server) -> str:
+    """The endpoint of a real S3-compatible server on 127.0.0.1 (moto's), the one the server reads s3:// from."""
+    from s3_store import s3_server
+
+    with s3_server(S3_PORT) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,15 @@ class Hyperparameters(Spec):
     auto: list[str]
 
 
+class StoreOptions(Spec):
+    """How datasets by URI are reached (server settings; credentials are never here: each store's own chain)."""
+
+    s3_endpoint_url: Optional[str] = None  # an S3-compatible store (MinIO, say) instead of AWS
+    hub_endpoint: Optional[str] = None
+    hub_timeout_s: float = 10.0
+    timeout_s: float = 10.0  # each request to S3 or GCS
+
+
 class PreprocessSpec(Spec):
     job_id: str
     dataset: dict[str, Any]  # the upload's summary (train_jobs.data.dataset.inspect_upload)
@@ -51,6 +60,7 @@ class PreprocessSpec(Spec):
     max_seq_length: int
     cache_dir: str
     overwrite_cache: bool = False
+    stores: StoreOptions = StoreOptions()  # where a dataset by URI is read from
 
 
 class ArchiveLimits(Spec):

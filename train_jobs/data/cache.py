@@ -23,7 +23,8 @@ def cache_key(spec: PreprocessSpec) -> str:
         "tokenizer": tokenizer_fingerprint(Path(spec.model_dir)),
         "max_seq_length": spec.max_seq_length,
         "text_columns": spec.dataset["train"]["text_columns"],
-        "labels": spec.dataset["labels"],
+        # A dataset by URI's labels come from the whole source at preprocessing, which its identity covers.
+        "labels": None if any("source" in spec.dataset[s] for s in splits_of(spec.dataset)) else spec.dataset["labels"],
         "task_type": spec.dataset.get("task_type", "sequence_classification"),
         "target": spec.dataset.get("target"),
     }

@@ -9,17 +9,31 @@ import functools
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pyarrow as pa
 import ray
 
 from train_jobs.data.cache import cache_path, reusable_cache
-from train_jobs.data.dataset import splits_of
-from train_jobs.data.labels import IGNORE_INDEX, Target, find_target, row_labels
+from train_jobs.data.dataset import current_sources, splits_of
+from train_jobs.data.formats import as_text
+from train_jobs.data.labels import (
+    IGNORE_INDEX,
+    Target,
+    check_label_count,
+    check_test_labels,
+    find_target,
+    label_problem,
+    ordered_labels,
+    row_labels,
+)
+from train_jobs.data.stores import filesystem
+from train_jobs.errors import BadDataset
 from train_jobs.files import atomic_write_json, swap_directory
-from train_jobs.specs import OnProgress, PreprocessSpec
+from train_jobs.specs import OnProgress, PreprocessSpec, StoreOptions
 
 
 @functools.lru_cache(maxsize=4)
@@ -32,37 +46,45 @@ def load_fast_tokenizer(model_dir: str):
     return tok
 
 
-def _as_text(value) -> str:
-    """A JSON value as the text a CSV cell would hold, so every format parses the same way."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
-
-
 def _jsonl_columns(batch: pa.Table, *, columns: list[str]) -> pa.Table:
     rows = [json.loads(line) for line in batch.column("text").to_pylist() if line.strip()]
-    return pa.table({c: pa.array([_as_text(r.get(c)) for r in rows], type=pa.string()) for c in columns})
+    return pa.table({c: pa.array([as_text(r.get(c)) for r in rows], type=pa.string()) for c in columns})
 
 
-def _read(path: str, fmt: str, columns: list[str]) -> ray.data.Dataset:
-    """Every column as strings: a text column of digits stays text, a label list stays one value."""
+def _as_strings(batch: pa.Table, *, columns: list[str]) -> pa.Table:
+    """Parquet columns as the text a CSV cell would hold (a numeric label, a list of labels)."""
+    return pa.table({c: pa.array([as_text(v) for v in batch.column(c).to_pylist()], type=pa.string())
+                     for c in columns})
+
+
+def _read(path, fmt: str, columns: list[str], filesystem=None) -> ray.data.Dataset:
+    """Every column as strings: a text column of digits stays text, a label list stays one value. `path`: a file
+    or a list of shards, in `filesystem` (a store's, for a dataset by URI)."""
     if fmt == "jsonl":
         # Lines parsed by us, not Arrow's JSON reader, whose type inference breaks on mixed values
         # (an empty label list in one block, strings in the next).
-        return ray.data.read_text(path).map_batches(_jsonl_columns, batch_format="pyarrow",
-                                                    fn_kwargs={"columns": columns})
+        return ray.data.read_text(path, filesystem=filesystem).map_batches(
+            _jsonl_columns, batch_format="pyarrow", fn_kwargs={"columns": columns})
+    if fmt == "parquet":
+        return ray.data.read_parquet(path, filesystem=filesystem, columns=columns).map_batches(
+            _as_strings, batch_format="pyarrow", fn_kwargs={"columns": columns})
     import pyarrow.csv as pacsv
 
     ds = ray.data.read_csv(
-        path,
+        path, filesystem=filesystem,
         parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
     )
     return ds.select_columns(columns)
+
+
+def _read_split(info: dict, columns: list[str], stores: StoreOptions) -> ray.data.Dataset:
+    """An uploaded file, or every shard of a dataset by URI read from its store."""
+    source = info.get("source")
+    if source is None:
+        return _read(info["path"], info["format"], columns)
+    fs = filesystem(source["scheme"], stores)
+    return _read([shard["path"] for shard in source["shards"]], info["format"], columns, fs)
 
 
 def _target_array(batch: pa.Table, target: Target, label2id: dict[str, int]) -> pa.Array:
@@ -122,8 +144,61 @@ def _read_sentences(info: dict) -> ray.data.Dataset:
     return ray.data.from_items(items)
 
 
+def _by_uri(dataset: dict) -> bool:
+    return any("source" in dataset[s] for s in splits_of(dataset))
+
+
+def _whole_labels(dataset: dict, target: Target, stores: StoreOptions) -> list[str]:
+    """A dataset by URI's labels, from all of train (its upload checked a sample), every held-out label among
+    them: the checks an upload makes on whole files, made on the whole source."""
+    counts: dict[str, Counter] = {}
+    for split in splits_of(dataset):
+        counts[split], where = Counter(), f"{dataset[split]['source']['field']} {dataset[split]['source']['uri']}"
+        for batch in _read_split(dataset[split], list(target.columns), stores).iter_batches(batch_format="pyarrow"):
+            for row in batch.to_pylist():
+                labels = row_labels(row, target)
+                if labels is None:
+                    raise BadDataset(f"{where}: column {' '.join(label_problem(row, target))}")
+                counts[split].update(labels)
+    for split in ("test", "validation"):
+        if split in counts:
+            check_test_labels(counts["train"], counts[split], where=lambda _: "a row", file=f"{split}_uri")
+    labels = target.flag_labels() if target.kind == "flags" else ordered_labels(counts["train"])
+    check_label_count(labels, name="train_uri")
+    return labels
+
+
+def _tokenise(spec: PreprocessSpec, dataset: dict, target: Optional[Target], tmp: Path,
+              on_progress: OnProgress) -> dict[str, int]:
+    """Each split tokenised into `tmp/<split>/`; its rows."""
+    text_columns = dataset["train"]["text_columns"]
+    label2id = {label: i for i, label in enumerate(dataset["labels"])}
+    parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
+    rows = {}
+    splits = splits_of(dataset)
+    for i, split in enumerate(splits):
+        info = dataset[split]
+        on_progress(i / len(splits), f"tokenising {split} ({info['source']['uri'] if 'source' in info else info['rows']}"
+                                     f"{'' if 'source' in info else ' rows'})")
+        common = {"model_dir": spec.model_dir, "label2id": label2id, "max_seq_length": spec.max_seq_length,
+                  "keep_text": split == "test"}
+        if dataset.get("task_type") == "token_classification":
+            ds, fn, kwargs = _read_sentences(info), tokenize_words_batch, common
+        else:
+            ds = _read_split(info, text_columns + list(target.columns), spec.stores)
+            fn, kwargs = tokenize_batch, dict(common, text_columns=text_columns, target=target)
+        # One file reads as one block; split it so every CPU tokenises.
+        ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
+        ds.write_parquet(str(tmp / split))
+        rows[split] = _written_rows(tmp / split) if "source" in info else info["rows"]
+    return rows
+
+
 def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
     """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key."""
+    if _by_uri(spec.dataset):  # its source as it is now: the cache key covers every shard's identity
+        on_progress(0.0, "listing the dataset's shards at its URIs")
+        spec = spec.model_copy(update={"dataset": current_sources(spec.dataset, spec.stores)})
     reused = reusable_cache(spec)
     if reused:
         on_progress(1.0, "reused an existing cache made from the same files, tokenizer and settings")
@@ -137,34 +212,26 @@ def build_cache(spec: PreprocessSpec, on_progress: OnProgress) -> dict:
     tmp = Path(spec.cache_dir) / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     dataset = spec.dataset
-    text_columns = dataset["train"]["text_columns"]
     task = dataset.get("task_type", "sequence_classification")
     target = find_target(dataset["train"]["columns"], task) if task != "token_classification" else None
-    label2id = {label: i for i, label in enumerate(dataset["labels"])}
-    parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
-    rows = {}
-    splits = splits_of(dataset)
-    for i, split in enumerate(splits):
-        info = dataset[split]
-        on_progress(i / len(splits), f"tokenising {split} ({info['rows']} rows)")
-        common = {"model_dir": spec.model_dir, "label2id": label2id, "max_seq_length": spec.max_seq_length,
-                      "keep_text": split == "test"}
-        if dataset.get("task_type") == "token_classification":
-            ds, fn, kwargs = _read_sentences(info), tokenize_words_batch, common
-        else:
-            ds = _read(info["path"], info["format"], text_columns + list(target.columns))
-            fn, kwargs = tokenize_batch, dict(common, text_columns=text_columns, target=target)
-        # One file reads as one block; split it so every CPU tokenises.
-        ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
-        ds.write_parquet(str(tmp / split))
-        rows[split] = info["rows"]
+    if _by_uri(dataset) and target.kind != "score":
+        on_progress(0.0, "reading every label at the dataset's URIs")
+        dataset = {**dataset, "labels": _whole_labels(dataset, target, spec.stores)}
+    rows = _tokenise(spec, dataset, target, tmp, on_progress)
     meta = {"key": key, "path": str(final), "rows": rows, "max_seq_length": spec.max_seq_length,
-            "labels": dataset["labels"], "text_columns": text_columns, "target": dataset.get("target"),
-            "multi_label": bool(dataset.get("multi_label"))}
+            "labels": dataset["labels"], "text_columns": dataset["train"]["text_columns"],
+            "target": dataset.get("target"), "multi_label": bool(dataset.get("multi_label"))}
     atomic_write_json(tmp / "meta.json", meta)
     swap_directory(tmp, final)
     on_progress(1.0, "preprocessing finished")
     return {**meta, "reused": False}
+
+
+def _written_rows(folder: Path) -> int:
+    """The rows of a split's cache (a dataset by URI: its upload counted only a sample)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(f).num_rows for f in folder.glob("*.parquet"))
 
 
 def read_split_tables(cache_path: str, split: str) -> list[pa.Table]:
