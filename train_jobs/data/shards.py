@@ -152,11 +152,11 @@ def _sample_parquet(fs: pafs.FileSystem, path: str, dest: Path, rows: int) -> tu
 
 
 def sample_shards(shards: ShardSet, fs: pafs.FileSystem, dest: Path, split: str,
-                  rows: int = SAMPLE_ROWS) -> tuple[list[tuple[Path, str, str]], bool]:
-    """A local sample of every shard, for the upload's checks: (path, file name, the name errors give) each, and
-    whether the samples hold the whole split."""
+                  rows: Optional[int] = None) -> tuple[list[tuple[Path, str, str]], bool]:
+    """A local sample of every shard (`rows` over them all, default SAMPLE_ROWS), for the upload's checks: (path,
+    file name, the name errors give) each, and whether the samples hold the whole split."""
     parquet = shards.format == "parquet"
-    left, parts, whole = rows, [], True
+    left, parts, whole = SAMPLE_ROWS if rows is None else rows, [], True
     for i, shard in enumerate(shards.shards):
         local = dest / f"{split}-{i:05d}.{'jsonl' if parquet else shards.format}"
         try:
