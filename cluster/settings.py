@@ -51,6 +51,8 @@ class Settings(BaseModel):
     s3_endpoint_url: Optional[str] = Field(default_factory=lambda: os.environ.get("TM_S3_ENDPOINT_URL") or None)
     # The time limit on each request to S3 or GCS reading a dataset by URI (the Hub's is hub_timeout_s).
     uri_timeout_s: float = Field(default=10.0, gt=0)
+    # Rows of each split (over its shards; at least 20 of every shard) a dataset by URI is checked on at upload.
+    uri_sample_rows: int = Field(default=1000, ge=1)
     max_model_upload_mb: float = Field(default=4096, gt=0)
     # An uploaded model archive is refused before unpacking past any of these (a zip bomb writes nothing).
     max_model_unpacked_mb: float = Field(default=16384, gt=0)
@@ -138,7 +140,8 @@ class Settings(BaseModel):
     @property
     def store_options(self) -> StoreOptions:
         return StoreOptions(s3_endpoint_url=self.s3_endpoint_url, hub_endpoint=self.hub_endpoint,
-                            hub_timeout_s=self.hub_timeout_s, timeout_s=self.uri_timeout_s)
+                            hub_timeout_s=self.hub_timeout_s, timeout_s=self.uri_timeout_s,
+                            sample_rows=self.uri_sample_rows)
 
     @property
     def archive_limits(self) -> ArchiveLimits:

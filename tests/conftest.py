@@ -27,6 +27,9 @@ os.environ.setdefault("TM_STOP_GRACE_S", "10")
 # Datasets by s3:// URI: the server reads them from the S3 server the `s3_store` fixture starts on this port, with
 # the dummy credentials it finds in its environment (the standard AWS chain).
 S3_PORT = free_port()
+# Datasets by URI are checked at upload on this many rows of a split: fewer than test_datasets_by_uri's train rows,
+# so their labels come from the pass over the whole at preprocessing, as a large source's do.
+URI_SAMPLE_ROWS = 100
 for _name, _value in S3_CREDENTIALS.items():
     os.environ.setdefault(_name, _value)
 
@@ -45,7 +48,8 @@ def server(storage_root, tmp_path_factory):
     os.environ["TM_API_TOKEN"] = API_TOKEN
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # the tracking test logs to an MLflow file store
     srv = ServerProcess(storage_root, tmp_path_factory.mktemp("server"), max_upload_mb=MAX_UPLOAD_MB,
-                        progress_every_steps=2, s3_endpoint_url=f"http://127.0.0.1:{S3_PORT}", uri_timeout_s=5)
+                        progress_every_steps=2, s3_endpoint_url=f"http://127.0.0.1:{S3_PORT}", uri_timeout_s=5,
+                        uri_sample_rows=URI_SAMPLE_ROWS)
     srv.start()
     yield srv
     srv.stop()

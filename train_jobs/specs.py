@@ -51,6 +51,7 @@ class StoreOptions(Spec):
     hub_endpoint: Optional[str] = None
     hub_timeout_s: float = 10.0
     timeout_s: float = 10.0  # each request to S3 or GCS
+    sample_rows: int = 1000  # of a split, over its shards: what the check at upload reads
 
 
 class PreprocessSpec(Spec):

@@ -63,10 +63,14 @@ def test_s3_shards_train_to_the_metrics_of_the_same_rows_uploaded(server, s3_sto
         uris = (put_shards(s3, BUCKET, f"{fmt}/train", train_rows, 2, fmt),
                 put_shards(s3, BUCKET, f"{fmt}/test", test_rows, 1, fmt))
         reply, by_uri, client = train(server, lambda c, uris=uris: c.upload_dataset_uris(*uris))
-        dataset = reply["dataset"]
-        assert dataset["train"]["rows"] == train_rows.num_rows and dataset["test"]["rows"] == test_rows.num_rows
+        dataset = reply["dataset"]  # train checked on a sample (URI_SAMPLE_ROWS); test, smaller, whole
+        assert dataset["train"]["sampled"] is True and dataset["train"]["rows"] < train_rows.num_rows
+        assert dataset["test"]["sampled"] is False and dataset["test"]["rows"] == test_rows.num_rows
         assert dataset["train"]["source"]["uri"] == uris[0] and len(dataset["train"]["source"]["shards"]) == 2
         assert dataset["train"]["format"] == fmt
+        whole = client.get_parameters()["dataset"]  # after preprocessing: the labels and rows of the whole
+        assert whole["labels"] == sorted(set(train_rows["label"].to_pylist())) != dataset["labels"]
+        assert whole["train"]["rows"] == train_rows.num_rows and whole["train"]["sampled"] is False
         assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in json.dumps(reply)  # never stored, never returned
         assert by_uri["metrics"] == uploaded["metrics"], fmt
         assert by_uri["history"] == uploaded["history"], fmt
@@ -84,7 +88,7 @@ def test_file_uris_read_under_data_roots_only(server, storage_root, sample, tmp_
     client = new_session(server)
     client.set_parameters(**CONFIG)
     reply = client.upload_dataset_uris(f"file://{inside}/train.tsv", f"file://{inside}/test.parquet")
-    assert reply["dataset"]["train"]["rows"] == train_rows.num_rows
+    assert reply["dataset"]["train"]["sampled"] is True and reply["dataset"]["test"]["rows"] == test_rows.num_rows
     assert reply["dataset"]["train"]["format"] == "tsv" and reply["dataset"]["test"]["format"] == "parquet"
     before = snapshot(client)
 

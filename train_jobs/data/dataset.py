@@ -58,7 +58,7 @@ def inspect_sources(sources: dict[str, DataSource], task: str, stores: StoreOpti
     for split, source in sources.items():
         fs = filesystem(source.scheme, stores)
         shard_sets[split] = list_shards(source, fs)
-        parts[split], whole[split] = sample_shards(shard_sets[split], fs, staging, split)
+        parts[split], whole[split] = sample_shards(shard_sets[split], fs, staging, split, stores.sample_rows)
     summary = summarise_text_parts(parts, task, labels_known=whole["train"])
     for split, shards in shard_sets.items():
         # rows: of the sample when it is not the whole split (`sampled`); preprocessing counts them all

@@ -24,7 +24,7 @@ from train_jobs.errors import BadDataset, SessionError
 
 SHARD_FORMATS = {"csv": "csv", "tsv": "tsv", "jsonl": "jsonl", "json": "jsonl", "ndjson": "jsonl",
                  "parquet": "parquet", "pq": "parquet"}
-SAMPLE_ROWS = 1000  # rows of a split the check at upload reads, over all its shards
+SAMPLE_ROWS = 1000  # rows of a split the check at upload reads, over all its shards (setting uri_sample_rows)
 HEAD_ROWS = 20  # rows read from every shard, whatever is left of SAMPLE_ROWS: its columns are checked
 SAMPLE_BYTES = 8 << 20  # of one text shard at most
 READ_CHUNK = 64 << 10

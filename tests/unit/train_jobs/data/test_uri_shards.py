@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 from s3_store import as_csv, as_parquet, bucket, put_shards, s3_server
 
-from train_jobs.data import shards
 from train_jobs.data.dataset import current_sources, inspect_sources
 from train_jobs.data.shards import list_shards, sample_shards
 from train_jobs.data.sources import parse_sources, parse_uri
@@ -89,7 +88,7 @@ def test_the_sample_is_bounded_but_reads_the_head_of_every_shard(tmp_path):
     assert sample_shards(list_shards(source, fs), fs, tmp_path, "train", rows=1000)[1] is True
 
 
-def test_a_sample_of_sorted_labels_defers_the_label_checks_to_the_whole(tmp_path, monkeypatch):
+def test_a_sample_of_sorted_labels_defers_the_label_checks_to_the_whole(tmp_path):
     """Train sorted by label, larger than the sample: the sample sees one label, which is no reason to refuse."""
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "a.csv").write_bytes(as_csv(pa.table({"text": [f"t{i}" for i in range(60)],
@@ -97,11 +96,10 @@ def test_a_sample_of_sorted_labels_defers_the_label_checks_to_the_whole(tmp_path
     (tmp_path / "test.csv").write_bytes(as_csv(rows(4)))
     sources = parse_sources({"train_uri": f"file://{tmp_path}/train", "test_uri": f"file://{tmp_path}/test.csv"},
                             [str(tmp_path)])
-    monkeypatch.setattr(shards, "SAMPLE_ROWS", 20)
-    summary = inspect_sources(sources, "sequence_classification", LOCAL, tmp_path)
+    summary = inspect_sources(sources, "sequence_classification", StoreOptions(sample_rows=20), tmp_path)
     assert summary["train"]["sampled"] is True and summary["labels"] == ["neg"]  # the whole's at preprocessing
     assert summary["test"]["sampled"] is False and summary["test"]["label_counts"] == {"neg": 2, "pos": 2}
-    monkeypatch.setattr(shards, "SAMPLE_ROWS", 1000)  # the whole train read: a test label not in it is refused
+    # the whole train read: a test label not in it is refused
     (tmp_path / "test.csv").write_bytes(as_csv(rows(4, labels=("neg", "other"))))
     with pytest.raises(BadDataset, match="test_uri file://.*/test.csv: line 3, column 2 \\(label\\): label 'other'"):
         inspect_sources(sources, "sequence_classification", LOCAL, tmp_path)
