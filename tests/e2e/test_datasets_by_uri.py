@@ -130,3 +130,23 @@ def test_bad_uris_are_refused_naming_the_uri_and_the_shard(server, s3_store, sam
         assert says in message and "train_uri" in message, (uri, message)
         assert "secret" not in message
     assert snapshot(client) == before
+
+
+def test_what_the_sample_could_not_see_is_checked_on_the_whole_at_preprocessing(server, s3_store, sample):
+    """Train sorted by label and longer than the sample: the upload cannot know its labels, so a test label that
+    train never has is found by preprocessing, which fails naming both URIs; the session keeps its dataset."""
+    train_rows, test_rows = sample
+    s3 = bucket(s3_store, "whole-checks")
+    train_uri = put_shards(s3, "whole-checks", "train", train_rows, 1, "csv")
+    unknown = test_rows.set_column(1, "label", pa.array(["never_in_train"] * test_rows.num_rows))
+    test_uri = put_shards(s3, "whole-checks", "test", unknown, 1, "parquet")
+    client = new_session(server)
+    client.set_parameters(**CONFIG)
+    client.upload_dataset_uris(train_uri, test_uri)  # train's sample has other labels: not decidable here
+    client.preprocess()
+    with pytest.raises(RuntimeError) as failed:
+        client.wait_preprocessed()
+    said = f"test_uri {test_uri}: label 'never_in_train' does not occur in train_uri {train_uri}"
+    assert said in str(failed.value)
+    assert client.preprocess_status()["state"] == "setup"
+    assert client.get_parameters()["dataset"]["test"]["source"]["uri"] == test_uri

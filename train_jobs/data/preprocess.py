@@ -24,7 +24,6 @@ from train_jobs.data.labels import (
     IGNORE_INDEX,
     Target,
     check_label_count,
-    check_test_labels,
     find_target,
     label_problem,
     ordered_labels,
@@ -152,17 +151,21 @@ def _whole_labels(dataset: dict, target: Target, stores: StoreOptions) -> list[s
     """A dataset by URI's labels, from all of train (its upload checked a sample), every held-out label among
     them: the checks an upload makes on whole files, made on the whole source."""
     counts: dict[str, Counter] = {}
+    where = {split: f"{dataset[split]['source']['field']} {dataset[split]['source']['uri']}" for split in dataset
+             if split in splits_of(dataset)}
     for split in splits_of(dataset):
-        counts[split], where = Counter(), f"{dataset[split]['source']['field']} {dataset[split]['source']['uri']}"
+        counts[split] = Counter()
         for batch in _read_split(dataset[split], list(target.columns), stores).iter_batches(batch_format="pyarrow"):
             for row in batch.to_pylist():
                 labels = row_labels(row, target)
                 if labels is None:
-                    raise BadDataset(f"{where}: column {' '.join(label_problem(row, target))}")
+                    raise BadDataset(f"{where[split]}: column {': '.join(label_problem(row, target))}")
                 counts[split].update(labels)
     for split in ("test", "validation"):
-        if split in counts:
-            check_test_labels(counts["train"], counts[split], where=lambda _: "a row", file=f"{split}_uri")
+        unseen = [label for label in counts.get(split, ()) if label not in counts["train"]]
+        if unseen:
+            raise BadDataset(f"{where[split]}: label {unseen[0]!r} does not occur in {where['train']}"
+                             + (f" ({len(unseen)} unseen labels: {unseen[:10]})" if len(unseen) > 1 else ""))
     labels = target.flag_labels() if target.kind == "flags" else ordered_labels(counts["train"])
     check_label_count(labels, name="train_uri")
     return labels
