@@ -47,7 +47,12 @@ def parse_uri(field: str, uri: str, data_roots: list[str]) -> DataSource:
     uri = uri.strip()
     if not uri:
         raise BadDataset(f"{field}: empty URI; give {FORMS}")
-    parts = urlsplit(uri)
+    try:
+        if any(ord(c) < 32 for c in uri):  # a NUL or a line break is no part of a path or key
+            raise ValueError("control characters")
+        parts = urlsplit(uri)
+    except ValueError as e:
+        raise BadDataset(f"{field}: not a URI ({e}); give {FORMS}") from None
     scheme = parts.scheme.lower()
     if "@" in parts.netloc:  # named without the URI, which would echo the credentials back
         raise BadDataset(f"{field}: a URI may not carry credentials; the server reads them from its environment "

@@ -20,7 +20,7 @@ from train_jobs.specs import StoreOptions
 _REASONS = (
     (("NO_SUCH_BUCKET", "NoSuchBucket", "bucket does not exist"), "no such bucket"),
     (("ACCESS_DENIED", "AccessDenied", "Forbidden"), "access denied: the server's credentials may not read it"),
-    (("credentials", "Credentials", "INVALID_ACCESS_KEY", "SIGNATURE_DOES_NOT_MATCH"),
+    (("credentials", "Credentials", "INVALID_ACCESS_KEY", "SIGNATURE_DOES_NOT_MATCH", "OAuth2", "authenticate"),
      "no valid credentials: give the server's environment credentials for this store (the AWS or Google "
      "credential chain, HF_TOKEN)"),
     (("curlCode: 28", "imed out", "Timeout", "timeout"), "no answer in time"),

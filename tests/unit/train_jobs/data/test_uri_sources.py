@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from train_jobs.data.sources import parse_sources, parse_uri
+from train_jobs.data.stores import read_failure
 from train_jobs.errors import BadDataset, Forbidden
 
 
@@ -34,6 +35,8 @@ def test_store_uris_parse_to_their_filesystem_path(uri, scheme, path):
     ("hf://datasets/org", "hf://datasets/<org>/<name>"),
     ("s3://bucket/train.csv?versionId=1", "no ?query"),
     ("file://otherhost/data/train.csv", "not on another host"),
+    ("s3://[bucket/x", "not a URI (Invalid IPv6 URL)"),
+    ("file:///data/a\x00b.csv", "not a URI (control characters)"),
 ])
 def test_malformed_uris_and_other_schemes_are_400_naming_the_field(uri, says):
     with pytest.raises(BadDataset, match="train_uri") as refused:
@@ -71,3 +74,19 @@ def test_train_and_test_are_required_validation_is_optional():
         == {"train", "test", "validation"}
     with pytest.raises(BadDataset, match="test_uri: no URI given"):
         parse_sources({"train_uri": "s3://b/train"}, [])
+
+
+@pytest.mark.parametrize("error, reason", [
+    (OSError("AWS Error NO_SUCH_BUCKET during ListObjectsV2 operation"), "no such bucket"),
+    (OSError("AWS Error ACCESS_DENIED during HeadObject operation"), "access denied"),
+    (OSError("AWS Error INVALID_ACCESS_KEY_ID during HeadObject"), "no valid credentials"),
+    (OSError("Could not create a OAuth2 access token to authenticate the request"), "no valid credentials"),
+    (OSError("curlCode: 28, Timeout was reached"), "no answer in time"),
+    (OSError("AWS Error NETWORK_CONNECTION: curlCode: 7, Could not connect to server"), "could not be reached"),
+    (ValueError("something else entirely"), "cannot be read: something else entirely"),
+])
+def test_store_failures_are_400_naming_the_uri_the_shard_and_the_reason(error, reason):
+    source = parse_uri("test_uri", "s3://bucket/test", [])
+    failure = read_failure(source, error, "s3://bucket/test/part-1.csv")
+    assert failure.status_code == 400 and reason in failure.message
+    assert failure.message.startswith("test_uri s3://bucket/test (shard s3://bucket/test/part-1.csv): cannot be read")
