@@ -17,7 +17,6 @@ from cluster.tasks import inspect_source_task, inspect_upload_task
 from cluster.uploads import UploadStream, save_parts, staged_path
 from train_jobs.data.sources import parse_sources
 from train_jobs.errors import BadDataset, InvalidParameters
-from train_jobs.files import remove_tree
 
 SPLITS = ("train", "test", "validation")
 URI_FIELDS = tuple(f"{split}_uri" for split in SPLITS)
@@ -44,11 +43,12 @@ async def receive_dataset(settings: Settings, body: UploadStream, staging: Path,
 async def _by_uri(settings: Settings, uris: dict[str, str], staging: Path, task: str) -> dict:
     sources = parse_sources(uris, settings.allowed_data_roots)  # 400 or 403 here: nothing read, nothing changed
     summary = await inspect_source_task.remote(sources, task, settings.store_options, str(staging))
-    # The samples served the check; the session keeps the sources, not them.
-    await asyncio.to_thread(_empty, staging)
+    # The samples served the check; the session keeps the sources, and of the samples only each split's first.
+    await asyncio.to_thread(_keep_only, staging, {Path(summary[split]["path"]).name for split in sources})
     return summary
 
 
-def _empty(folder: Path) -> None:
-    remove_tree(folder)
-    folder.mkdir(parents=True)
+def _keep_only(folder: Path, names: set[str]) -> None:
+    for path in folder.iterdir():
+        if path.name not in names:
+            path.unlink()

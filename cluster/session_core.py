@@ -212,8 +212,7 @@ class SessionCore:
         target = self.layout.new_dataset_dir(r.session_id)
         Path(staged_dir).rename(target)
         for split in splits_of(summary):
-            if "path" in summary[split]:  # a dataset by URI stays where it is: its source has no file here
-                summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
+            summary[split]["path"] = str(target / Path(summary[split]["path"]).name)
         old = r.dataset
         r.dataset = {**summary, "dir": str(target)}
         self.to_setup(r)

@@ -61,10 +61,12 @@ def inspect_sources(sources: dict[str, DataSource], task: str, stores: StoreOpti
         parts[split], whole[split] = sample_shards(shard_sets[split], fs, staging, split, stores.sample_rows)
     summary = summarise_text_parts(parts, task, labels_known=whole["train"])
     for split, shards in shard_sets.items():
-        # rows: of the sample when it is not the whole split (`sampled`); preprocessing counts them all
+        # rows: of the sample when it is not the whole split (`sampled`); preprocessing counts them all. The first
+        # shard's sample stays as the split's local `path`: the rows an ONNX export is checked on.
         summary[split].update(filename=shards.source.uri, format=shards.format, sha256=shards.identity(),
                               source=shards.record(), sampled=not whole[split],
-                              bytes=sum(shard.size for shard in shards.shards))
+                              bytes=sum(shard.size for shard in shards.shards), path=str(parts[split][0][0]),
+                              sample_format="jsonl" if shards.format == "parquet" else shards.format)
     return summary
 
 

@@ -13,6 +13,7 @@ import pytest
 from s3_store import as_csv, as_parquet, bucket, put_shards, s3_server
 
 from train_jobs.data.dataset import current_sources, inspect_sources
+from train_jobs.data.samples import split_inputs
 from train_jobs.data.shards import list_shards, sample_shards
 from train_jobs.data.sources import parse_sources, parse_uri
 from train_jobs.data.stores import filesystem
@@ -120,6 +121,8 @@ def test_shards_on_s3_sampled_and_checked_as_an_upload(tmp_path):
         assert len(summary["train"]["source"]["shards"]) == 3
         assert endpoint not in json.dumps(summary)  # the session keeps the source, not the server's settings
         assert current_sources(summary, stores)["train"]["sha256"] == summary["train"]["sha256"]
+        # the first shard's sample stays: the rows an ONNX export is checked on (Parquet's kept as JSONL)
+        assert split_inputs(summary, "train", 2) == ("texts", ["row 0 text", "row 1 text"])
         for uri, says in [("s3://no-such-bucket/x", "no such bucket"),
                           ("s3://unit-shards/wide", "s3://unit-shards/wide/b.csv: line 1: columns")]:
             with pytest.raises(BadDataset, match="train_uri") as refused:
