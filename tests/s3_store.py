@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import socket
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -20,20 +19,14 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
                "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def s3_server(port: int = 0) -> Iterator[str]:
-    """An S3 server on 127.0.0.1 (`port`, or a free one) while the block runs; yields its endpoint URL."""
+    """An S3 server on 127.0.0.1 (`port`, or one the system picks) while the block runs; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
     for name, value in CREDENTIALS.items():
         os.environ.setdefault(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
         host, bound = server.get_host_and_port()
