@@ -19,7 +19,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from cluster.settings import NAMESPACE, ON_HEAD_NODE, SESSION_ACTOR_NAME
-from train_jobs.errors import DISK_FULL, CheckpointDidNotFit, RunEnded
+from train_jobs.errors import DISK_FULL, BadDataset, CheckpointDidNotFit, RunEnded
 from train_jobs.files import atomic_write_json, read_json, remove_tree
 from train_jobs.logs import configure_logging
 from train_jobs.specs import ImportSpec, PreprocessCounts, PreprocessSpec, TrainingSpec
@@ -154,7 +154,8 @@ class PreprocessJob:
             link.handle.preprocess_progress.remote(spec.job_id, fraction, message, counts.model_dump())
 
         _run_and_report(spec.job_id, link, lambda: build_cache(spec, on_progress),
-                        lambda s, cache, error: s.finish_preprocess.remote(spec.job_id, cache, error))
+                        lambda s, cache, error: s.finish_preprocess.remote(spec.job_id, cache, error),
+                        expected=(BadDataset,))  # the whole of a dataset by URI failed a check: said as is
 
 
 @ray.remote(num_cpus=0, max_restarts=0)

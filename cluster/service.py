@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +17,7 @@ import ray
 from cachetools import TTLCache
 
 from cluster.catalogue_cases import CatalogueCases
+from cluster.dataset_upload import receive_dataset
 from cluster.health import ServerHealth
 from cluster.jobs import ImportJob, PreprocessJob, TrainingJob, launch
 from cluster.resources import check_deployment, check_resources
@@ -27,8 +27,8 @@ from cluster.session_client import SessionClient
 from cluster.session_deploy import NO_DEPLOYMENT_HINT
 from cluster.session_record import DeployOptions
 from cluster.settings import Settings
-from cluster.tasks import build_model_archive_task, inspect_upload_task, model_export_task
-from cluster.uploads import MiB, UploadStream, save_parts, staged_path
+from cluster.tasks import build_model_archive_task, model_export_task
+from cluster.uploads import MiB, UploadStream, save_parts
 from train_jobs.errors import NotFound, WrongState
 from train_jobs.files import remove_tree
 from train_jobs.inference.inputs import check_inputs
@@ -149,17 +149,12 @@ class TrainingService:
 
     # ---- dataset ------------------------------------------------------------------------
     async def upload_dataset(self, key: str, body: UploadStream) -> dict:
-        """Stream the files to staging, check them off the replica, then swap them in as the dataset: all or
-        nothing."""
+        """Stream the files to staging, or check the URIs, then swap them in as the dataset: all or nothing."""
         target = await self.session.call(lambda s: s.begin_upload.remote(key))
         staging = Path(target["staging"])
         await asyncio.to_thread(staging.mkdir, parents=True)  # file work off the event loop (see uploads.py)
         try:
-            dest = {f"{split}_file": partial(staged_path, staging, split) for split in ("train", "test", "validation")}
-            saved = await save_parts(body, dest, self.settings.max_upload_bytes, "max_upload_mb",
-                                     required=("train_file", "test_file"))
-            files = {field.removesuffix("_file"): (str(path), name) for field, (path, name) in saved.items()}
-            summary = await inspect_upload_task.remote(files, target["task_type"])
+            summary = await receive_dataset(self.settings, body, staging, target["task_type"])
             return await self._dropping_model(
                 self.session.call(lambda s: s.set_dataset.remote(key, str(staging), summary)))
         finally:

@@ -220,7 +220,8 @@ class SessionCore:
         labels = (f"{len(new.labels)} labels" + (" (multi-label)" if new.multi_label else "")
                   if new.labels else "numeric scores")
         held = f", {new.validation.rows} validation rows" if new.validation else ""
-        r.message = (f"dataset uploaded: {new.train.rows} train rows, {new.test.rows} test rows"
+        what = "dataset checked on a sample of its URIs" if new.train.source else "dataset uploaded"
+        r.message = (f"{what}: {new.train.rows} train rows, {new.test.rows} test rows"
                      f"{held}, {labels}; call /preprocess next")
         try:
             self.save()

@@ -18,7 +18,7 @@ from train_jobs.data.build_progress import totals
 from train_jobs.data.cache import reusable_cache
 from train_jobs.errors import InvalidParameters, WrongState
 from train_jobs.models.lookup import resolve_model
-from train_jobs.specs import ImportSpec, PreprocessCounts, PreprocessSpec
+from train_jobs.specs import DatasetSpec, ImportSpec, PreprocessCounts, PreprocessSpec
 
 
 class SessionJobs:
@@ -50,7 +50,7 @@ class SessionJobs:
             spec = PreprocessSpec(job_id=job_id, dataset=r.dataset, max_seq_length=r.config.max_seq_length,
                                   model_dir=str(resolve_model(r.config.model, core.layout.models_dir)),
                                   cache_dir=str(core.layout.cache_dir(r.config.cache_dir)),
-                                  overwrite_cache=r.config.overwrite_cache,
+                                  overwrite_cache=r.config.overwrite_cache, stores=core.settings.store_options,
                                   in_process_rows=core.settings.preprocess_in_process_rows)
         except InvalidParameters as e:  # the model was removed since the config was set
             self.finish_preprocess(job_id, None, e.message)
@@ -84,6 +84,11 @@ class SessionJobs:
             r.message = f"preprocessing failed: {error}"
         else:
             r.state, p.status, p.progress, p.cache = State.preprocessed, "done", 1.0, cache
+            if r.dataset.train.source:  # a dataset by URI: its labels and rows, of the whole now
+                d = r.dataset.model_dump()
+                r.dataset = DatasetSpec(**{**d, "labels": cache["labels"],
+                                           **{s: {**d[s], "rows": n, "sampled": False} for s, n in cache["rows"].items()}})
+                p.rows_total = sum(cache["rows"].values())
             p.rows_done, p.bytes_done, p.eta_s = p.rows_total or 0, p.bytes_total or 0, 0.0
             p.message = "reused cache" if cache.get("reused") else "cache written"
             r.message = "preprocessing finished; call /training/start next"
@@ -148,6 +153,8 @@ class SessionJobs:
 
 
 def _reusable_cache(spec: PreprocessSpec) -> Optional[dict]:
+    if any(split.source for split in spec.dataset.splits.values()):
+        return None  # a dataset by URI may have changed at its source: the job lists it again first
     try:
         return reusable_cache(spec)
     except OSError:  # an unreadable tokenizer file, say: the job reports it properly

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cluster.layout import Layout
-from train_jobs.specs import ArchiveLimits
+from train_jobs.specs import ArchiveLimits, StoreOptions
 
 NAMESPACE = "training_module"
 SESSION_ACTOR_NAME = "training_module_session"
@@ -43,6 +43,16 @@ class Settings(BaseModel):
     progress_every_steps: int = Field(default=5, ge=1)
     # Directories models may be imported from (model_type=directory); default <storage_root>/imports.
     import_roots: Optional[list[str]] = None
+    # Folders a dataset may be read from by file:// URI (train_uri=file:///...); anything else is 403. Default
+    # <storage_root>/data.
+    data_roots: Optional[list[str]] = None
+    # Datasets by s3:// URI are read from this S3-compatible endpoint (MinIO, Ceph: http://host:9000) instead of
+    # AWS; credentials always come from the standard AWS chain of the server's processes (environment, files).
+    s3_endpoint_url: Optional[str] = Field(default_factory=lambda: os.environ.get("TM_S3_ENDPOINT_URL") or None)
+    # The time limit on each request to S3 or GCS reading a dataset by URI (the Hub's is hub_timeout_s).
+    uri_timeout_s: float = Field(default=10.0, gt=0)
+    # Rows of each split (over its shards; at least 20 of every shard) a dataset by URI is checked on at upload.
+    uri_sample_rows: int = Field(default=1000, ge=1)
     max_model_upload_mb: float = Field(default=4096, gt=0)
     # An uploaded model archive is refused before unpacking past any of these (a zip bomb writes nothing).
     max_model_unpacked_mb: float = Field(default=16384, gt=0)
@@ -90,7 +100,7 @@ class Settings(BaseModel):
     def _absolute(cls, value: str) -> str:
         return str(Path(value).expanduser().resolve())
 
-    @field_validator("import_roots", "trusted_proxies", mode="before")
+    @field_validator("import_roots", "data_roots", "trusted_proxies", mode="before")
     @classmethod
     def _split_list(cls, value):
         # `serve run serve_app:app import_roots=/a,/b` passes one string.
@@ -124,6 +134,17 @@ class Settings(BaseModel):
     def allowed_import_roots(self) -> list[str]:
         return [str(Path(r).expanduser().resolve()) for r in self.import_roots] if self.import_roots is not None \
             else [str(self.layout.default_import_root)]
+
+    @property
+    def allowed_data_roots(self) -> list[str]:
+        roots = self.data_roots if self.data_roots is not None else [str(self.root / "data")]
+        return [str(Path(r).expanduser().resolve()) for r in roots]
+
+    @property
+    def store_options(self) -> StoreOptions:
+        return StoreOptions(s3_endpoint_url=self.s3_endpoint_url, hub_endpoint=self.hub_endpoint,
+                            hub_timeout_s=self.hub_timeout_s, timeout_s=self.uri_timeout_s,
+                            sample_rows=self.uri_sample_rows)
 
     @property
     def archive_limits(self) -> ArchiveLimits:

@@ -20,6 +20,15 @@ def inspect_upload_task(files: dict[str, tuple[str, str]], task: str) -> dict:
     return inspect_upload({split: (Path(path), name) for split, (path, name) in files.items()}, task)
 
 
+@ray.remote(num_cpus=0, max_retries=0)
+def inspect_source_task(sources: dict, task: str, stores, staging: str) -> dict:
+    """Check a dataset by URI (a DataSource per split) for `task` on a bounded sample written under `staging`.
+    Not retried: a store that did not answer is reported at once."""
+    from train_jobs.data.dataset import inspect_sources
+
+    return inspect_sources(sources, task, stores, Path(staging))
+
+
 @ray.remote(num_cpus=0)
 def build_model_archive_task(model_dir: str, dest: str) -> str:
     from train_jobs.results.archives import build_model_archive

@@ -25,6 +25,7 @@ from train_jobs.errors import BadDataset, InvalidParameters, TooLarge
 MiB = 1 << 20
 FORM_OVERHEAD = MiB  # part headers and boundaries, on top of the files themselves
 MAX_HEADER_BYTES = 16 << 10
+MAX_FIELD_BYTES = 4 << 10  # a plain form field's value (a dataset URI)
 WRITE_BATCH = 128 << 10  # body bytes handed to the writing thread at once: few hops, the limits still near
 # field -> where its file goes, given the client's file name
 Destinations = dict[str, Callable[[str], Path]]
@@ -46,9 +47,12 @@ def body_limit(limit_bytes: int, files: int) -> int:
 class _Parts:
     """python-multipart's callbacks: each part named in `dest` is written to its file as its bytes come."""
 
-    def __init__(self, dest: Destinations, limit_bytes: int, setting: str):
+    def __init__(self, dest: Destinations, limit_bytes: int, setting: str, values: tuple[str, ...] = ()):
         self.dest, self.limit_bytes, self.setting = dest, limit_bytes, setting
         self.saved: dict[str, tuple[Path, str]] = {}
+        self.wanted = set(values or ())  # plain fields kept (a dataset URI), as bytes until the body ends
+        self.values: dict[str, bytearray] = {}
+        self._value_of: Optional[str] = None
         self.ended = False
         self._headers: dict[bytes, bytes] = {}
         self._name = self._value = b""
@@ -69,7 +73,7 @@ class _Parts:
                         f"; raise {self.setting} in the server config or upload a smaller file")
 
     def _begin(self) -> None:
-        self._headers, self._field, self._size = {}, None, 0
+        self._headers, self._field, self._size, self._value_of = {}, None, 0, None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._name += data[start:end]
@@ -91,6 +95,10 @@ class _Parts:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         field = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename", b"").decode("utf-8", "replace")
+        if field in self.wanted and not filename:
+            self._value_of = field
+            self.values[field] = bytearray()
+            return
         if field not in self.dest or not filename:  # a plain field, an empty file input or a part not asked for
             return
         if field in self.saved:
@@ -101,6 +109,11 @@ class _Parts:
         self.saved[field] = (path, filename)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._value_of is not None:
+            self.values[self._value_of] += data[start:end]
+            if len(self.values[self._value_of]) > MAX_FIELD_BYTES:
+                raise BadDataset(f"{self._value_of}: longer than {MAX_FIELD_BYTES} bytes")
+            return
         if self._out is None:
             return  # read and dropped: the whole body's limit still counts it
         self._size += end - start
@@ -130,11 +143,13 @@ def _boundary(content_type: str) -> bytes:
 
 
 async def save_parts(body: UploadStream, dest: Destinations, limit_bytes: int, setting: str = "max_upload_mb",
-                     required: tuple[str, ...] = ()) -> dict[str, tuple[Path, str]]:
+                     required: tuple[str, ...] = (), values: Optional[dict[str, str]] = None
+                     ) -> dict[str, tuple[Path, str]]:
     """Write the file parts named in `dest` to their paths as the body streams in; returns field -> (path, the
-    client's file name). Past `limit_bytes` in one file, or past what the files may take together in the whole
+    client's file name). The plain fields named by `values`' keys are kept there (values sent are filled in, the
+    others removed). Past `limit_bytes` in one file, or past what the files may take together in the whole
     body, reading stops with 413 naming the server `setting`. Any failure leaves no file behind."""
-    parts = _Parts(dest, limit_bytes, setting)
+    parts = _Parts(dest, limit_bytes, setting, tuple(values or ()))
     parser = MultipartParser(_boundary(body.content_type), parts.callbacks())
     budget, seen = body_limit(limit_bytes, len(dest)), 0
     loop = asyncio.get_running_loop()
@@ -161,6 +176,9 @@ async def save_parts(body: UploadStream, dest: Destinations, limit_bytes: int, s
         await feed(last=True)
         if not parts.ended:
             raise BadDataset("the multipart body ended before its closing boundary; send it again")
+        if values is not None:
+            values.clear()
+            values.update({k: bytes(v).decode("utf-8", "replace") for k, v in parts.values.items()})
         for field in required:
             if field not in parts.saved:
                 raise InvalidParameters(f"{field}: no file given; send it as multipart form field '{field}'",

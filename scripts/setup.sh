@@ -55,4 +55,11 @@ fi
 # torch first, so the project's "torch>=2.4" is already met and pip pulls no CUDA build on a CPU machine.
 .venv/bin/python -m pip install -q $TORCH_SPEC
 .venv/bin/python -m pip install -q $constraints -e '.[server,test,bench,tracking,docs]'
+# The tests' S3-compatible server (tests/s3_store.py), as its own step: resolved with the rest, moto[server] sent
+# pip's resolver past an hour, and botocore asks for python-dateutil<3 where the venv has 4 (it works with it).
+# So exactly the packages the S3 part of moto's server needs, pinned, without pip's resolution: none installed
+# above is upgraded or downgraded (`pip check` reports only that botocore/dateutil bound).
+.venv/bin/python -m pip install -q --no-deps moto==5.2.6 boto3==1.44.18 botocore==1.44.18 s3transfer==0.19.3 \
+    jmespath==1.1.0 xmltodict==1.0.4 responses==0.26.3 flask==3.1.3 flask-cors==6.0.5 blinker==1.9.0 \
+    itsdangerous==2.2.0 py-partiql-parser==0.6.3
 echo "$want" >"$STAMP"

@@ -261,10 +261,12 @@ def errors(*codes: int) -> dict:
 GUARDED = errors(401, 429)
 
 
-def multipart_files(required: tuple[str, ...] = (), **fields: str) -> dict:
-    """The `openapi_extra=` entry declaring a multipart body of binary file parts (field=description), for routes
-    that stream the body themselves: with no UploadFile parameters, FastAPI would not list them."""
+def multipart_files(required: tuple[str, ...] = (), texts: Optional[dict[str, str]] = None, **fields: str) -> dict:
+    """The `openapi_extra=` entry declaring a multipart body of binary file parts (field=description), and of the
+    plain text fields in `texts`, for routes that stream the body themselves: with no UploadFile parameters, FastAPI
+    would not list them."""
     binary = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
-    schema = {"type": "object", "properties": {name: {**binary, "description": text} for name, text in fields.items()},
-              **({"required": list(required)} if required else {})}
-    return {"requestBody": {"required": bool(required), "content": {"multipart/form-data": {"schema": schema}}}}
+    properties = {name: {**binary, "description": text} for name, text in fields.items()}
+    properties.update({name: {"type": "string", "description": text} for name, text in (texts or {}).items()})
+    schema = {"type": "object", "properties": properties, **({"required": list(required)} if required else {})}
+    return {"requestBody": {"required": bool(required or texts), "content": {"multipart/form-data": {"schema": schema}}}}

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from s3_store import CREDENTIALS as S3_CREDENTIALS
 
 from training_client.local_server import ServerProcess
 
@@ -22,6 +23,13 @@ API_TOKEN = "e2e-token-0123456789abcdef"
 # (write-first), and every server the suite stops (restarts, its own servers, the end) waited for it: the tests'
 # servers get 10 s, then their process group is killed, as the fault tests kill processes anyway.
 os.environ.setdefault("TM_STOP_GRACE_S", "10")
+# Datasets by s3:// URI: the server reads them from the S3 server the `s3_store` fixture starts, with the dummy
+# credentials it finds in its environment (the standard AWS chain).
+# Datasets by URI are checked at upload on this many rows of a split: fewer than test_datasets_by_uri's train rows,
+# so their labels come from the pass over the whole at preprocessing, as a large source's do.
+URI_SAMPLE_ROWS = 100
+for _name, _value in S3_CREDENTIALS.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +42,12 @@ def storage_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(storage_root, tmp_path_factory):
+def server(storage_root, tmp_path_factory, s3_store):
     os.environ["TM_API_TOKEN"] = API_TOKEN
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # the tracking test logs to an MLflow file store
     srv = ServerProcess(storage_root, tmp_path_factory.mktemp("server"), max_upload_mb=MAX_UPLOAD_MB,
-                        progress_every_steps=2)
+                        progress_every_steps=2, s3_endpoint_url=s3_store, uri_timeout_s=5,
+                        uri_sample_rows=URI_SAMPLE_ROWS)
     srv.start()
     yield srv
     srv.stop()
@@ -51,6 +60,16 @@ def nodes():
 
     with head_and_second() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def s3_store() -> str:
+    """The endpoint of a real S3-compatible server on 127.0.0.1 (moto's), the one the server reads s3:// from
+    (started first: the server's settings name it)."""
+    from s3_store import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,12 @@ class WrongKey(SessionError):
     status_code = 403
 
 
+class Forbidden(SessionError):
+    """A place the server's settings keep out of reach (a path outside the configured roots)."""
+
+    status_code = 403
+
+
 class NotFound(SessionError):
     status_code = 404
 

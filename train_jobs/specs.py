@@ -69,7 +69,13 @@ class SplitSummary(OpenRecord):
     label_counts: Optional[dict[str, int]] = None  # none for a score (regression)
     score: Optional[dict[str, float]] = None  # regression: min, max and mean
     path: str = ""
-    sha256: str = ""  # the preprocessing cache's key hashes it
+    sha256: str = ""  # the preprocessing cache's key hashes it (a dataset by URI: its shards' identity)
+    # A dataset by URI (train_jobs/data/dataset.py, inspect_sources): its URI and shards (no credential), whether
+    # `rows` counts only the sample checked at upload, its shards' bytes, and the format of the sample kept as `path`.
+    source: Optional[dict] = None
+    sampled: bool = False
+    bytes: Optional[int] = None
+    sample_format: Optional[str] = None
 
 
 class DatasetSpec(OpenRecord):
@@ -91,6 +97,16 @@ class DatasetSpec(OpenRecord):
         return {"train": self.train, "test": self.test, **({"validation": self.validation} if self.validation else {})}
 
 
+class StoreOptions(Spec):
+    """How datasets by URI are reached (server settings; credentials are never here: each store's own chain)."""
+
+    s3_endpoint_url: Optional[str] = None  # an S3-compatible store (MinIO, say) instead of AWS
+    hub_endpoint: Optional[str] = None
+    hub_timeout_s: float = 10.0
+    timeout_s: float = 10.0  # each request to S3 or GCS
+    sample_rows: int = 1000  # of a split, over its shards: what the check at upload reads
+
+
 class PreprocessSpec(Spec):
     job_id: str
     dataset: DatasetSpec
@@ -99,6 +115,7 @@ class PreprocessSpec(Spec):
     cache_dir: str
     overwrite_cache: bool = False
     in_process_rows: Optional[int] = None  # tokenise up to this many rows in one process (None: the default)
+    stores: StoreOptions = StoreOptions()  # where a dataset by URI is read from
 
 
 class PreprocessCounts(Spec):
@@ -113,7 +130,7 @@ class PreprocessCounts(Spec):
 
 
 # A preprocessing job's progress: (fraction done, what it is doing, rows and bytes so far).
-PreprocessProgress = Callable[[float, str, PreprocessCounts], None]
+PreprocessProgress = Callable[[float, str, Optional[PreprocessCounts]], None]
 
 
 class ArchiveLimits(Spec):

@@ -98,6 +98,14 @@ class TrainingModuleClient:
                      for field, path in paths.items() if path is not None}
             return self._request("POST", f"/upload_dataset/{self._key()}", files=files)
 
+    def upload_dataset_uris(self, train_uri: str, test_uri: str, validation_uri: str | None = None) -> dict:
+        """The dataset by URI (s3://, gs://, hf://datasets/..., file:// under the server's data_roots): the server
+        reads it where it is, with its own credentials."""
+        uris = {"train_uri": train_uri, "test_uri": test_uri, "validation_uri": validation_uri}
+        # (None, value): a plain multipart field, as curl -F sends it
+        fields = {field: (None, uri) for field, uri in uris.items() if uri is not None}
+        return self._request("POST", f"/upload_dataset/{self._key()}", files=fields)
+
     def preprocess(self) -> dict:
         return self._request("POST", f"/preprocess/{self._key()}")
 

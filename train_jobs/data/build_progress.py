@@ -19,8 +19,8 @@ def split_sizes(dataset: DatasetSpec) -> dict[str, tuple[int, int]]:
     """(rows, bytes) of each split of an upload's summary; bytes 0 where the file cannot be read here."""
     sizes = {}
     for split, info in dataset.splits.items():
-        try:
-            size = os.path.getsize(info.path)
+        try:  # a dataset by URI: its shards' bytes (its path is the local sample checked at upload)
+            size = info.bytes if info.bytes is not None else os.path.getsize(info.path)
         except (OSError, TypeError):
             size = 0
         sizes[split] = (info.rows, size)

@@ -20,6 +20,17 @@ TOKEN_SUFFIXES = {**dict.fromkeys(JSONL_SUFFIXES, "jsonl"),
                   **dict.fromkeys(("conll", "conllu", "txt", "tsv", "bio", "iob"), "conll")}
 
 
+def as_text(value) -> str:
+    """A JSON value as the text a CSV cell would hold, so every format parses the same way."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+
+
 def _head(path: Path) -> bytes:
     with open(path, "rb") as f:
         return f.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()

@@ -131,6 +131,6 @@ def check_test_labels(train_counts: dict, test_counts: dict, where: Callable[[st
                          + (f" ({len(unseen)} unseen {what}s: {unseen[:10]})" if len(unseen) > 1 else ""))
 
 
-def check_label_count(labels: list[str], what: str = "label") -> None:
+def check_label_count(labels: list[str], what: str = "label", name: str = "train_file") -> None:
     if len(labels) < 2:
-        raise BadDataset(f"train_file: needs at least 2 distinct {what}s, found {labels}")
+        raise BadDataset(f"{name}: needs at least 2 distinct {what}s, found {labels}")

@@ -16,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from train_jobs.data.formats import as_text
+
 # Rows of all splits together up to which the job tokenises in its own process. On 2 cores the in-process pass
 # runs at about 20,000-30,000 rows/s and Ray Data's first build costs 3 s more than its warm one, so a plain pass is
 # cheaper far beyond this; the limit is low to keep the job's memory small (it holds one split at a time) and
@@ -24,20 +26,9 @@ IN_PROCESS_ROWS = 5_000
 BATCH_ROWS = 1024  # as the Ray Data path's map_batches
 
 
-def _as_text(value) -> str:
-    """A JSON value as the text a CSV cell would hold, so every format parses the same way."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
-
-
 def jsonl_columns(batch: pa.Table, *, columns: list[str]) -> pa.Table:
     rows = [json.loads(line) for line in batch.column("text").to_pylist() if line.strip()]
-    return pa.table({c: pa.array([_as_text(r.get(c)) for r in rows], type=pa.string()) for c in columns})
+    return pa.table({c: pa.array([as_text(r.get(c)) for r in rows], type=pa.string()) for c in columns})
 
 
 def read_text_split(path: str, fmt: str, columns: list[str]) -> pa.Table:

@@ -18,10 +18,13 @@ import ray
 
 from train_jobs.data.build_progress import BuildProgress
 from train_jobs.data.cache import cache_path, reusable_cache
+from train_jobs.data.dataset import current_sources
 from train_jobs.data.labels import IGNORE_INDEX, Target, find_target, row_labels
-from train_jobs.data.local_build import IN_PROCESS_ROWS, jsonl_columns, read_sentences_split, read_text_split, write_split
+from train_jobs.data.local_build import IN_PROCESS_ROWS, read_sentences_split, read_text_split, write_split
+from train_jobs.data.ray_reads import read_sentences, read_source
+from train_jobs.data.whole_labels import whole_labels
 from train_jobs.files import atomic_write_json, swap_directory
-from train_jobs.specs import PreprocessProgress, PreprocessSpec, SplitSummary
+from train_jobs.specs import DatasetSpec, PreprocessProgress, PreprocessSpec
 
 
 @functools.lru_cache(maxsize=4)
@@ -32,23 +35,6 @@ def load_fast_tokenizer(model_dir: str):
     if not tok.is_fast:
         raise ValueError(f"model at {model_dir} has no fast tokenizer (tokenizer.json)")
     return tok
-
-
-def _read(path: str, fmt: str, columns: list[str]) -> ray.data.Dataset:
-    """Every column as strings: a text column of digits stays text, a label list stays one value."""
-    if fmt == "jsonl":
-        # Lines parsed by us, not Arrow's JSON reader, whose type inference breaks on mixed values
-        # (an empty label list in one block, strings in the next).
-        return ray.data.read_text(path).map_batches(jsonl_columns, batch_format="pyarrow",
-                                                    fn_kwargs={"columns": columns})
-    import pyarrow.csv as pacsv
-
-    ds = ray.data.read_csv(
-        path,
-        parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
-    )
-    return ds.select_columns(columns)
 
 
 def _target_array(batch: pa.Table, target: Target, label2id: dict[str, int]) -> pa.Array:
@@ -100,19 +86,16 @@ def tokenize_words_batch(batch: pa.Table, *, model_dir: str, label2id: dict[str,
     return pa.table(out)
 
 
-def _read_sentences(info: SplitSummary) -> ray.data.Dataset:
-    from train_jobs.data.token_files import iter_sentences
-
-    items = [{"tokens": toks, "tags": tags} for _, toks, tags in iter_sentences(Path(info.path), info.format,
-                                                                              "file")]
-    return ray.data.from_items(items)
-
-
 def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
     """Tokenise both splits into `<cache_dir>/<key>/`, or reuse a finished cache with the same key.
 
-    Up to `spec.in_process_rows` rows (None: IN_PROCESS_ROWS) in one Ray task, more on Ray Data: the same cache.
+    Up to `spec.in_process_rows` rows (None: IN_PROCESS_ROWS) of uploaded files in one Ray task, more on Ray Data:
+    the same cache. A dataset by URI is read on Ray Data from its store, its labels counted over the whole first.
     """
+    by_uri = any(info.source for info in spec.dataset.splits.values())
+    if by_uri:  # its source as it is now: the cache key covers every shard's identity
+        on_progress(0.0, "listing the dataset's shards at its URIs", None)
+        spec = spec.model_copy(update={"dataset": current_sources(spec.dataset, spec.stores)})
     progress = BuildProgress(spec.dataset, on_progress)
     reused = reusable_cache(spec)
     if reused:
@@ -122,16 +105,18 @@ def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
     key = final.name
     tmp = Path(spec.cache_dir) / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    dataset = spec.dataset
-    in_process = progress.rows_total <= (IN_PROCESS_ROWS if spec.in_process_rows is None else spec.in_process_rows)
+    dataset = _with_whole_labels(spec) if by_uri else spec.dataset
+    limit = IN_PROCESS_ROWS if spec.in_process_rows is None else spec.in_process_rows
+    in_process = not by_uri and progress.rows_total <= limit
     if in_process:
         ray.get(_build_here.remote(spec, tmp, progress))
     for split, info in dataset.splits.items():
         if not in_process:
             progress.started(split)
-            _build_split_on_ray(spec, split, tmp / split)
+            _build_split_on_ray(spec, dataset, split, tmp / split)
         progress.advance(split, info.rows)
-    meta = {"key": key, "path": str(final), "rows": {s: info.rows for s, info in dataset.splits.items()},
+    rows = {s: _written_rows(tmp / s) if info.source else info.rows for s, info in dataset.splits.items()}
+    meta = {"key": key, "path": str(final), "rows": rows,
             "max_seq_length": spec.max_seq_length, "labels": dataset.labels,
             "text_columns": dataset.train.text_columns, "target": dataset.target,
             "multi_label": dataset.multi_label}
@@ -141,9 +126,24 @@ def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
     return {**meta, "reused": False}
 
 
-def _split_work(spec: PreprocessSpec, split: str) -> tuple[Callable, dict, list[str]]:
-    """The batch function for `split`, its arguments, and the columns to read (none: tagged sentences)."""
+def _with_whole_labels(spec: PreprocessSpec) -> DatasetSpec:
+    """A dataset by URI with the labels of its whole source (its upload counted a sample's)."""
     dataset = spec.dataset
+    target = find_target(dataset.train.columns, dataset.task_type)
+    if target.kind == "score":
+        return dataset
+    return DatasetSpec(**{**dataset.model_dump(), "labels": whole_labels(dataset, target, spec.stores)})
+
+
+def _written_rows(folder: Path) -> int:
+    """The rows of a split's cache (a dataset by URI: its upload counted only a sample)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(f).num_rows for f in folder.glob("*.parquet"))
+
+
+def _split_work(spec: PreprocessSpec, dataset: DatasetSpec, split: str) -> tuple[Callable, dict, list[str]]:
+    """The batch function for `split`, its arguments, and the columns to read (none: tagged sentences)."""
     common = {"model_dir": spec.model_dir, "label2id": {label: i for i, label in enumerate(dataset.labels)},
               "max_seq_length": spec.max_seq_length, "keep_text": split == "test"}
     if dataset.task_type == "token_classification":
@@ -161,19 +161,19 @@ def _build_here(spec: PreprocessSpec, tmp: Path, progress: BuildProgress) -> Non
     """Every split read and tokenised in this process (local_build.py), reporting each batch."""
     for split, info in spec.dataset.splits.items():
         progress.started(split)
-        fn, kwargs, columns = _split_work(spec, split)
+        fn, kwargs, columns = _split_work(spec, spec.dataset, split)
         table = (read_text_split(info.path, info.format, columns) if columns
                  else read_sentences_split(info.path, info.format))
         write_split(table, fn, kwargs, tmp / split, lambda rows, split=split: progress.advance(split, rows))
 
 
-def _build_split_on_ray(spec: PreprocessSpec, split: str, out: Path) -> None:
+def _build_split_on_ray(spec: PreprocessSpec, dataset: DatasetSpec, split: str, out: Path) -> None:
     # Rows keep the upload's order: Ray Data otherwise emits blocks as their tasks finish, so the Parquet files,
     # and with them the hold-out, the shuffle and the model, could differ between two builds of the same data.
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    fn, kwargs, columns = _split_work(spec, split)
-    info = spec.dataset.splits[split]
-    ds = _read(info.path, info.format, columns) if columns else _read_sentences(info)
+    fn, kwargs, columns = _split_work(spec, dataset, split)
+    info = dataset.splits[split]
+    ds = read_source(info, columns, spec.stores) if columns else read_sentences(info)
     # One file reads as one block; split it so every CPU tokenises.
     parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
     ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)

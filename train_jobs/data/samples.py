@@ -19,10 +19,11 @@ def split_inputs(dataset: DatasetSpec, split: str, limit: int) -> tuple[str, lis
     """(kind, the first `limit` inputs) of one split of an uploaded dataset (its summary, with each file's path)."""
     info = dataset.splits[split]
     path, name = Path(info.path), f"{split}_file"
+    fmt = info.sample_format or info.format  # a dataset by URI keeps a sample of its split (Parquet's as JSONL)
     if dataset.task_type == "token_classification":
-        return "tokens", [tokens for _, tokens, _ in islice(iter_sentences(path, info.format, name), limit)]
+        return "tokens", [tokens for _, tokens, _ in islice(iter_sentences(path, fmt, name), limit)]
     columns = info.text_columns
-    rows = (row for _, row in iter_records(path, info.format, name) if "__header__" not in row)
+    rows = (row for _, row in iter_records(path, fmt, name) if "__header__" not in row)
     values = [[str(row[c]) for c in columns] for row in islice(rows, limit)]
     return ("pairs", values) if len(columns) == 2 else ("texts", [v[0] for v in values])
 

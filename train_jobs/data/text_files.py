@@ -100,44 +100,91 @@ def scan_file(path: Path, name: str, filename: str = "", task: str = "sequence_c
     return summary
 
 
-def _first_line_with_label(path: Path, fmt: str, name: str, label: str, target: Target) -> int:
-    for line_no, row in iter_records(path, fmt, name):
-        if "__header__" not in row and label in (row_labels(row, target) or []):
-            return line_no
-    return 0
+# One file a split is read from: (local path, file name telling its format, the name errors give it). An upload is
+# one; a dataset by URI has the samples of its shards.
+Part = tuple[Path, str, str]
 
 
-def _check_fits_train(tr: dict, held: dict, path: Path, name: str, target: Target, task: str) -> None:
-    """A held-out file (test or validation) has train's columns, and only labels that train has."""
+def _first_with_label(parts: list[Part], label: str, target: Target) -> tuple[str, int]:
+    """The part, and its line, where `label` first occurs."""
+    for path, filename, name in parts:
+        for line_no, row in iter_records(path, sniff_format(path, filename), name):
+            if "__header__" not in row and label in (row_labels(row, target) or []):
+                return name, line_no
+    return parts[0][2], 0
+
+
+def _check_fits_train(tr: dict, held: dict, parts: list[Part], train_name: str, target: Target, task: str,
+                      labels_known: bool = True) -> None:
+    """A held-out split (test or validation) has train's columns, and only labels that train has."""
+    name = parts[0][2]
     if tr["text_columns"] != held["text_columns"]:
         raise BadDataset(
-            f"{name}: line 1: text columns {held['text_columns']} differ from train_file's {tr['text_columns']}"
+            f"{name}: line 1: text columns {held['text_columns']} differ from {train_name}'s {tr['text_columns']}"
         )
     if tr["target_columns"] != held["target_columns"]:
-        raise BadDataset(f"{name}: line 1: label columns {held['target_columns']} differ from train_file's "
+        raise BadDataset(f"{name}: line 1: label columns {held['target_columns']} differ from {train_name}'s "
                          f"{tr['target_columns']}; both files need the same ones")
-    if task == "regression":
+    if task == "regression" or not labels_known:
         return
-    column = f"column {held['columns'].index(target.columns[0]) + 1} ({target.columns[0]})"
-    check_test_labels(
-        tr["label_counts"], held["label_counts"], file=name,
-        where=lambda label: f"line {_first_line_with_label(path, held['format'], name, label, target)}, {column}")
+    unseen = [label for label in held["label_counts"] if label not in tr["label_counts"]]
+    if unseen:
+        name, line = _first_with_label(parts, unseen[0], target)
+        column = f"column {held['columns'].index(target.columns[0]) + 1} ({target.columns[0]})"
+        check_test_labels(tr["label_counts"], held["label_counts"], file=name, where=lambda _: f"line {line}, {column}")
 
 
-def summarise_text_dataset(files: dict[str, tuple[Path, str]], task: str = "sequence_classification") -> dict:
-    """Check train, test and an optional validation file ((path, upload name) each) and how they fit together."""
-    path, filename = files["train"]
-    tr = scan_file(path, "train_file", filename, task)
+def _merge(first: dict, other: dict) -> dict:
+    """Two parts' summaries (same columns) as one: rows, bytes and label counts added, scores combined."""
+    merged = {**first, "rows": first["rows"] + other["rows"], "bytes": first["bytes"] + other["bytes"]}
+    if "score" in first:
+        a, b = first["score"], other["score"]
+        mean = (a["mean"] * first["rows"] + b["mean"] * other["rows"]) / merged["rows"]
+        merged["score"] = {"min": min(a["min"], b["min"]), "max": max(a["max"], b["max"]), "mean": mean}
+    if "label_counts" in first:
+        counts = Counter(first["label_counts"])
+        counts.update(other["label_counts"])
+        merged["label_counts"] = dict(sorted(counts.items()))
+    if "rows_without_labels" in first:
+        merged["rows_without_labels"] = first["rows_without_labels"] + other["rows_without_labels"]
+    return merged
+
+
+def scan_parts(parts: list[Part], task: str) -> dict:
+    """Check every part of one split for `task`; all need the first one's columns. Their summary as one."""
+    summary = None
+    for path, filename, name in parts:
+        part = scan_file(path, name, filename, task)
+        if summary is not None and part["columns"] != summary["columns"]:
+            raise BadDataset(f"{name}: line 1: columns {part['columns']} differ from {parts[0][2]}'s "
+                             f"{summary['columns']}; every shard of a split needs the same columns")
+        summary = part if summary is None else _merge(summary, part)
+    return summary
+
+
+def summarise_text_parts(parts: dict[str, list[Part]], task: str = "sequence_classification",
+                         labels_known: bool = True) -> dict:
+    """Check train, test and an optional validation split (a list of parts each) and how they fit together.
+    Unless `labels_known` (train's parts are a sample of more), train's labels are only those seen so far: the
+    checks that need all of them (test labels in train, at least two) wait for the whole, at preprocessing."""
+    tr = scan_parts(parts["train"], task)
     target = find_target(tr["columns"], task)
     summary = {"task_type": task, "pair": len(tr["text_columns"]) == 2, "multi_label": target.multi_label,
                "target": target.columns[0] if len(target.columns) == 1 else list(target.columns), "labels": [],
                "train": tr}
+    train_name = parts["train"][0][2].split(" ")[0]  # train_file, or train_uri
     for split in ("test", "validation"):
-        if split in files:
-            path, filename = files[split]
-            summary[split] = scan_file(path, f"{split}_file", filename, task)
-            _check_fits_train(tr, summary[split], path, f"{split}_file", target, task)
+        if split in parts:
+            summary[split] = scan_parts(parts[split], task)
+            _check_fits_train(tr, summary[split], parts[split], train_name, target, task, labels_known)
     if task != "regression":
         summary["labels"] = target.flag_labels() if target.kind == "flags" else ordered_labels(tr["label_counts"])
-        check_label_count(summary["labels"])
+        if labels_known:
+            check_label_count(summary["labels"], name=train_name)
     return summary
+
+
+def summarise_text_dataset(files: dict[str, tuple[Path, str]], task: str = "sequence_classification") -> dict:
+    """Check train, test and an optional validation file ((path, upload name) each) and how they fit together."""
+    return summarise_text_parts({split: [(path, filename, f"{split}_file")] for split, (path, filename) in files.items()},
+                                task)

@@ -156,3 +156,15 @@ def test_a_write_that_stalls_holds_its_upload_not_the_event_loop(tmp_path):
 
         saved = asyncio.run(run())
     assert saved["train_file"][0] == pipe.path and pipe.read == data
+
+
+def test_plain_fields_asked_for_are_kept_whole_across_chunks_and_others_dropped(tmp_path):
+    values = dict.fromkeys(("train_uri", "test_uri", "validation_uri"), "")
+    uri = "s3://bucket/données/train"  # non-ASCII, split across 3-byte chunks
+    body = form(part("train_uri", uri.encode(), filename=None), part("test_uri", b"gs://b/test.csv", filename=None),
+                part("note", b"dropped", filename=None))
+    assert save(stream(body, chunk=3), tmp_path, values=values) == {}
+    assert values == {"train_uri": uri, "test_uri": "gs://b/test.csv"}  # validation_uri was not sent
+    with pytest.raises(BadDataset, match="train_uri: longer than"):
+        save(stream(form(part("train_uri", b"s3://" + b"x" * 5000, filename=None))), tmp_path,
+             values={"train_uri": ""})

@@ -31,8 +31,12 @@ def test_openapi_lists_the_streamed_file_parts_as_binary(tmp_path, monkeypatch):
     monkeypatch.setattr(dependencies, "_service", KeyOnly(tmp_path))  # the settings the token check reads
     schema = TestClient(create_app()).get("/openapi.json").json()
     upload = schema["paths"]["/upload_dataset/{key}"]["post"]["requestBody"]["content"]["multipart/form-data"]
-    assert set(upload["schema"]["properties"]) == {"train_file", "test_file", "validation_file"}
-    assert upload["schema"]["required"] == ["train_file", "test_file"]
+    files, uris = ("train_file", "test_file", "validation_file"), ("train_uri", "test_uri", "validation_uri")
+    properties = upload["schema"]["properties"]
+    assert set(properties) == {*files, *uris}
+    assert "required" not in upload["schema"]  # the files, or their URIs instead
     archive = schema["paths"]["/import_model/{key}"]["post"]["requestBody"]["content"]["multipart/form-data"]
-    for part in [*upload["schema"]["properties"].values(), archive["schema"]["properties"]["file"]]:
+    for part in [*(properties[f] for f in files), archive["schema"]["properties"]["file"]]:
         assert part["type"] == "string" and part["format"] == "binary"
+    for field in uris:  # plain text fields
+        assert properties[field]["type"] == "string" and "format" not in properties[field]
