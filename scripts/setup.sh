@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the project (server, test, bench, tracking and docs extras) at the versions in constraints.txt
 # (when .venv's Python is the one they were recorded on; on another, pip resolves from pyproject's bounds).
-# Safe to re-run: when .venv/.installed records the same pyproject.toml, constraints.txt, TORCH_SPEC and
+# Safe to re-run: when .venv/.installed records the same pyproject.toml, constraints.txt, this script, TORCH_SPEC and
 # Python, it does nothing (no network). SETUP_FORCE=1 installs again anyway.
 # TORCH_SPEC picks the torch build. The default is the CPU build from PyTorch's CPU index (TORCH_CPU_INDEX),
 # named explicitly so that pip cannot pick a CUDA build from PyPI; where that index does not answer (a machine
@@ -27,7 +27,7 @@ if [ "${SETUP_BROWSER:-1}" = 1 ] && ! { command -v chromium && command -v chrome
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # The stamp holds what was asked for (TORCH_SPEC, else the CPU index), so a re-run decides without the network.
-want=$({ cat pyproject.toml constraints.txt; echo "TORCH_SPEC=${TORCH_SPEC:-cpu from $TORCH_CPU_INDEX}"
+want=$({ cat pyproject.toml constraints.txt scripts/setup.sh; echo "TORCH_SPEC=${TORCH_SPEC:-cpu from $TORCH_CPU_INDEX}"
          .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)
 if [ "${SETUP_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     exit 0
