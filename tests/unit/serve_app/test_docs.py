@@ -16,6 +16,8 @@ PAGES = ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect")
 
 
 def app_with(monkeypatch, tmp_path, **settings) -> TestClient:
+    # The e2e servers' token is in this process's environment when the whole suite runs: these apps get only theirs.
+    monkeypatch.delenv("TM_API_TOKEN", raising=False)
     service = KeyOnly(tmp_path)
     service.settings = Settings(storage_root=str(tmp_path), **settings)
     monkeypatch.setattr(dependencies, "_service", service)
