@@ -150,8 +150,8 @@ class PreprocessJob:
         configure_logging(log_level)
         link = SessionLink(session)
 
-        def on_progress(fraction: float, message: str, counts: PreprocessCounts) -> None:
-            link.handle.preprocess_progress.remote(spec.job_id, fraction, message, counts.model_dump())
+        def on_progress(fraction: float, message: str, counts: Optional[PreprocessCounts]) -> None:
+            link.handle.preprocess_progress.remote(spec.job_id, fraction, message, counts and counts.model_dump())
 
         _run_and_report(spec.job_id, link, lambda: build_cache(spec, on_progress),
                         lambda s, cache, error: s.finish_preprocess.remote(spec.job_id, cache, error),
