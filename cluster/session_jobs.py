@@ -153,7 +153,7 @@ class SessionJobs:
 
 
 def _reusable_cache(spec: PreprocessSpec) -> Optional[dict]:
-    if any(split.source for split in spec.dataset.splits.values()):
+    if spec.dataset.by_uri:
         return None  # a dataset by URI may have changed at its source: the job lists it again first
     try:
         return reusable_cache(spec)

@@ -96,6 +96,11 @@ class DatasetSpec(OpenRecord):
         """The uploaded files by split: train and test, and validation when a validation file came with them."""
         return {"train": self.train, "test": self.test, **({"validation": self.validation} if self.validation else {})}
 
+    @property
+    def by_uri(self) -> bool:
+        """Read where it lives (its splits have sources), not uploaded as files."""
+        return any(info.source for info in self.splits.values())
+
 
 class StoreOptions(Spec):
     """How datasets by URI are reached (server settings; credentials are never here: each store's own chain)."""

@@ -23,7 +23,7 @@ def cache_key(spec: PreprocessSpec) -> str:
         "max_seq_length": spec.max_seq_length,
         "text_columns": spec.dataset.train.text_columns,
         # A dataset by URI's labels come from the whole source at preprocessing, which its identity covers.
-        "labels": None if any(s.source for s in spec.dataset.splits.values()) else spec.dataset.labels,
+        "labels": None if spec.dataset.by_uri else spec.dataset.labels,
         "task_type": spec.dataset.task_type,
         "target": spec.dataset.target,
     }  # these parts, as they were when the dataset was a dict: a new field must not change a cache's key

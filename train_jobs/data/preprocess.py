@@ -92,7 +92,7 @@ def build_cache(spec: PreprocessSpec, on_progress: PreprocessProgress) -> dict:
     Up to `spec.in_process_rows` rows (None: IN_PROCESS_ROWS) of uploaded files in one Ray task, more on Ray Data:
     the same cache. A dataset by URI is read on Ray Data from its store, its labels counted over the whole first.
     """
-    by_uri = any(info.source for info in spec.dataset.splits.values())
+    by_uri = spec.dataset.by_uri
     if by_uri:  # its source as it is now: the cache key covers every shard's identity
         on_progress(0.0, "listing the dataset's shards at its URIs", None)
         spec = spec.model_copy(update={"dataset": current_sources(spec.dataset, spec.stores)})

@@ -9,7 +9,7 @@ import pyarrow as pa
 import ray
 
 from train_jobs.data.formats import as_text
-from train_jobs.data.local_build import jsonl_columns
+from train_jobs.data.local_build import csv_options, jsonl_columns
 from train_jobs.data.stores import filesystem
 from train_jobs.specs import SplitSummary, StoreOptions
 
@@ -31,14 +31,7 @@ def read_table(path, fmt: str, columns: list[str], fs=None) -> ray.data.Dataset:
     if fmt == "parquet":
         return ray.data.read_parquet(path, filesystem=fs, columns=columns).map_batches(
             _as_strings, batch_format="pyarrow", fn_kwargs={"columns": columns})
-    import pyarrow.csv as pacsv
-
-    ds = ray.data.read_csv(
-        path, filesystem=fs,
-        parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
-    )
-    return ds.select_columns(columns)
+    return ray.data.read_csv(path, filesystem=fs, **csv_options(fmt, columns)).select_columns(columns)
 
 
 def read_source(info: SplitSummary, columns: list[str], stores: StoreOptions) -> ray.data.Dataset:
