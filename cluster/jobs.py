@@ -59,10 +59,14 @@ class SessionLink:
         (up to AWAY_WAIT_S: the ingress's next call brings it back); another error is tried again for
         FINISH_RETRY_S, then logged. Either way the job ends after: its outcome file tells a session that
         comes back later."""
+        self.until_delivered(lambda: ray.get(call(self.handle), timeout=30))
+
+    def until_delivered(self, ask: Callable[[], Any]) -> None:
+        """`deliver`'s loop over `ask()`, the call that returns once the session has the job's end."""
         start = time.monotonic()
         while True:
             try:
-                ray.get(call(self.handle), timeout=30)
+                ask()
                 return
             except SESSION_AWAY:
                 if time.monotonic() - start > AWAY_WAIT_S:

@@ -95,6 +95,15 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.25):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def checkpoint_kept(client: TrainingModuleClient) -> bool:
+    """Whether the session's run has a checkpoint on disk that a restart resumes from. A run reports an evaluation
+    before Ray Train has written its checkpoint: a crash between the two finds nothing to resume."""
+    from train_jobs.results.archives import kept_checkpoint
+
+    storage = client.monitor()["training"].get("run_storage")
+    return bool(storage and kept_checkpoint(Path(storage)))
+
+
 def extract(archive: Path, dest: Path) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")

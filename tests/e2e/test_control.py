@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 from conftest import TINY_MODEL
 from data import pair_files, sentiment_files
 from helpers import (
+    checkpoint_kept,
     crash_and_restart,
     expect_error,
     extract,
@@ -21,7 +21,6 @@ from helpers import (
 )
 from transformers import AutoModelForSequenceClassification
 
-from train_jobs.results.archives import kept_checkpoint
 from training_client import TrainingModuleClient, TrainingModuleError
 
 
@@ -90,11 +89,7 @@ def test_restarting_ray_brings_back_the_session_and_the_cut_off_run_resumes_by_i
     client = prepared_session(server, tmp_path, sentiment_files(tmp_path, 400, 40), model=TINY_MODEL, epochs=6,
                               batch_size=8)
     client.start_training()
-    # The first evaluation is reported before its checkpoint is on disk: wait for the checkpoint a restart resumes.
-    runs = f"**/{client.status()['session_id']}/runs/*/*"
-    wait_for(lambda: len(client.monitor()["history"]) >= 1
-             and any(kept_checkpoint(p) for p in Path(server.storage_root).glob(runs)), 180,
-             "a first epoch and its checkpoint")
+    wait_for(lambda: checkpoint_kept(client), 180, "a first epoch and its checkpoint")
     before = client.get_parameters()
 
     crash_and_restart(server)  # the local Ray instance goes away mid-training, at once

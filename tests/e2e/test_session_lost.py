@@ -15,9 +15,8 @@ from helpers import kill_session_actor_for_good, prepared_session, wait_for
 from training_client import TrainingModuleClient
 
 ABSENT_S = 20  # no call to the API meanwhile: the run's progress reports meet a dead actor, then none at all
-# A run that ended tries to report its end for a while; a session actor that is back only after longer must still
-# learn it (the run used to give up after 120 s and linger, and the session said `training` for good).
-GONE_AFTER_END_S = 130
+# A run that ended waits for a session actor that is away to report its end to (for longer than it retries other
+# errors: tests/unit/cluster/test_progress_sink.py), and its outcome file tells one that comes back later still.
 
 
 def _live_step(client: TrainingModuleClient) -> int:
@@ -54,7 +53,7 @@ def test_a_run_that_ends_while_the_session_actor_is_gone_is_recorded_when_it_com
 
     kill_session_actor_for_good(server)
     wait_for(outcome.exists, 300, "the run to end while no session actor is there")
-    time.sleep(GONE_AFTER_END_S)  # nothing calls the API: the run's end has no one to report to
+    time.sleep(ABSENT_S)  # nothing calls the API: the run's end has no one to report to
 
     final = wait_for(lambda: (m := client.monitor())["state"] != "training" and m, 60, "the run's end recorded")
     assert final["state"] == "trained", final

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import API_TOKEN, MAX_UPLOAD_MB, TINY_MODEL
 from data import sentiment_files
-from helpers import crash_and_restart, expect_error, new_sessions, own_server, ready_sessions, wait_for
+from helpers import checkpoint_kept, crash_and_restart, expect_error, new_sessions, own_server, ready_sessions, wait_for
 
 from training_client import TrainingModuleClient
 from training_client.client import auth_headers
@@ -89,7 +89,7 @@ def test_a_restart_with_one_run_training_and_two_queued_ends_all_three_trained_i
         client.start_session(force_restart=True)
     ready_sessions(clients, sentiment_files(tmp_path, 400, 16), {**CONFIG, "epochs": 2, "batch_size": 8})
     assert [c.start_training()["state"] for c in clients] == ["training", "queued", "queued"]
-    wait_for(lambda: len(clients[0].monitor()["history"]) >= 1, 180, "a first epoch (and checkpoint)")
+    wait_for(lambda: checkpoint_kept(clients[0]), 180, "a first epoch and its checkpoint")
 
     crash_and_restart(several)  # Ray goes away at once, with the run training and two queued
 

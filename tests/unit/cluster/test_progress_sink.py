@@ -10,7 +10,15 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutErro
 from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
 from ray.train.v2.api.exceptions import WorkerGroupError
 
-from cluster.jobs import MAX_REPORT_FAILURES, ProgressRefused, SessionLink, TrainingProgressSink, causes
+from cluster.jobs import (
+    AWAY_WAIT_S,
+    FINISH_RETRY_S,
+    MAX_REPORT_FAILURES,
+    ProgressRefused,
+    SessionLink,
+    TrainingProgressSink,
+    causes,
+)
 from train_jobs.errors import CheckpointDidNotFit
 
 
@@ -77,3 +85,62 @@ def test_a_run_that_ended_itself_is_found_behind_ray_trains_wrapping(ended):
         raise RuntimeError("fit failed") from failed
     except RuntimeError as e:
         assert ended in list(causes(e))
+
+
+class Clock:
+    """time.monotonic and time.sleep for SessionLink's wait: each sleep moves the clock on, at once."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    import cluster.jobs
+
+    fake = Clock()
+    monkeypatch.setattr(cluster.jobs.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(cluster.jobs.time, "sleep", fake.sleep)
+    return fake
+
+
+class Session:
+    """A call to the session that raises `error` until `seconds` have passed, then takes the job's end."""
+
+    def __init__(self, seconds: float, clock: Clock, error: BaseException):
+        self.seconds, self.clock, self.error = seconds, clock, error
+        self.told = False
+
+    def __call__(self) -> None:
+        if self.clock.now < self.seconds:
+            raise self.error
+        self.told = True
+
+
+def test_a_jobs_end_waits_for_a_session_actor_away_longer_than_other_errors_are_retried(clock):
+    # The job's end used to be given up after FINISH_RETRY_S whatever the error: a session actor killed for good
+    # and created again only later never learnt it, and said `training` for good.
+    link = SessionLink("the dead handle", find=lambda: "the new handle")
+    session = Session(FINISH_RETRY_S + 60, clock, ActorDiedError())
+    link.until_delivered(session)
+    assert session.told and link.handle == "the new handle"
+
+
+def test_a_jobs_end_the_session_refuses_is_given_up_after_its_retries(clock):
+    link = SessionLink("the handle", find=lambda: "the handle")
+    session = Session(AWAY_WAIT_S, clock, refused())
+    link.until_delivered(session)
+    assert not session.told and FINISH_RETRY_S < clock.now < FINISH_RETRY_S + 5
+
+
+def test_a_session_actor_away_for_good_is_given_up_to_the_outcome_file(clock):
+    link = SessionLink("the dead handle", find=lambda: "the dead handle")
+    session = Session(10 * AWAY_WAIT_S, clock, ActorDiedError())
+    link.until_delivered(session)
+    assert not session.told and AWAY_WAIT_S < clock.now < AWAY_WAIT_S + 5
