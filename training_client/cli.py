@@ -52,6 +52,10 @@ def _add_run_command(sub) -> None:
     run.add_argument("--train", default=_sample("banking77_train.csv"), help="train file (default: bundled sample)")
     run.add_argument("--test", default=_sample("banking77_test.csv"), help="test file (default: bundled sample)")
     run.add_argument("--validation", help="validation file (default: a share of train is held out)")
+    run.add_argument("--train-uri", help="read the dataset where it lives instead: s3://, gs://, hf://datasets/... "
+                     "or file:// under the server's data_roots (a file or a folder of shards); with --test-uri")
+    run.add_argument("--test-uri", help="the test split's URI (with --train-uri)")
+    run.add_argument("--validation-uri", help="the validation split's URI (optional, with --train-uri)")
     run.add_argument("--model", help="model name (default: the server's default, all-MiniLM-L6-v2)")
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
@@ -113,7 +117,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     get.add_argument("--out", help="file to write (default NAME.tar.gz)")
     wait = sub.add_parser("wait", help="wait until the server answers its healthcheck")
     wait.add_argument("--timeout", type=float, default=180)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "run" and bool(args.train_uri) != bool(args.test_uri):
+        parser.error("--train-uri and --test-uri go together")  # before anything reaches the server
+    return args
 
 
 def model_class(task_type: str) -> str:
@@ -165,12 +172,20 @@ def _config(args: argparse.Namespace) -> dict:
     return config
 
 
+def _upload(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
+    """The dataset by URI when --train-uri names one (the server reads it), else the files uploaded."""
+    if args.train_uri:
+        return client.upload_dataset_uris(args.train_uri, args.test_uri, args.validation_uri)
+    return client.upload_dataset(args.train, args.test, args.validation)
+
+
 def run(client: TrainingModuleClient, args: argparse.Namespace) -> dict:
     client.start_session(force_restart=args.force_restart)
     config = client.set_parameters(**_config(args))["config"]
-    dataset = client.upload_dataset(args.train, args.test, args.validation)["dataset"]
+    dataset = _upload(client, args)["dataset"]
     target = f"{len(dataset['labels'])} labels" if dataset["labels"] else "numeric scores"
-    print(f"dataset: {dataset['train']['rows']} train rows, {dataset['test']['rows']} test rows, {target}")
+    sampled = " (checked on a sample; preprocessing reads them all)" if dataset["train"].get("sampled") else ""
+    print(f"dataset: {dataset['train']['rows']} train rows{sampled}, {dataset['test']['rows']} test rows, {target}")
     hp = client.get_parameters()["resolved"]  # the "auto" fields, resolved for this data and model
     held = f"{hp['validation_rows']} train rows held out for validation" if hp["validation_rows"] else (
         "validation file" if "validation" in dataset else "no validation")

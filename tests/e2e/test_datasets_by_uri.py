@@ -102,6 +102,25 @@ def test_file_uris_read_under_data_roots_only(server, storage_root, sample, tmp_
     assert snapshot(client) == before
 
 
+def test_the_cli_trains_from_file_uris(server, storage_root, sample, tmp_path, capsys):
+    from training_client.cli import main
+
+    train_rows, test_rows = sample
+    inside = storage_root / "data" / "cli"
+    inside.mkdir(parents=True, exist_ok=True)
+    for split, rows, shards in (("train", train_rows, 2), ("test", test_rows, 1)):
+        (inside / split).mkdir(exist_ok=True)
+        step = -(-rows.num_rows // shards)
+        for i in range(shards):
+            (inside / split / f"part-{i}.parquet").write_bytes(as_parquet(rows.slice(i * step, step)))
+    settings = [item for field, value in CONFIG.items() for item in ("--set", f"{field}={json.dumps(value)}")]
+    assert main(["--url", server.url, "run", "--force-restart", "--train-uri", f"file://{inside}/train",
+                 "--test-uri", f"file://{inside}/test", *settings, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "checked on a sample; preprocessing reads them all" in out and "test metrics of the selected model" in out
+    assert (tmp_path / "out" / "model" / "config.json").exists()
+
+
 def test_bad_uris_are_refused_naming_the_uri_and_the_shard(server, s3_store, sample):
     train_rows, test_rows = sample
     s3 = bucket(s3_store, "bad-uris")

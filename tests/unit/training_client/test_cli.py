@@ -68,3 +68,9 @@ def test_the_class_named_to_load_the_model_is_the_one_training_built_it_with():
                 "token_classification": "AutoModelForTokenClassification"}
     assert set(get_args(TaskType)) == set(expected)  # a new task type gets its class here too
     assert {task: model_class(task) for task in expected} == expected
+
+
+def test_a_train_uri_without_a_test_uri_is_a_usage_error_before_any_call(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--url", "http://127.0.0.1:9", "run", "--train-uri", "s3://bucket/train"])
+    assert exc.value.code == 2 and "--train-uri and --test-uri go together" in capsys.readouterr().err
