@@ -7,6 +7,8 @@ Runs on a real local Ray (started here, 2 CPUs, no server) with the bundled toke
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -57,9 +59,23 @@ def test_the_streamed_build_writes_bounded_files_in_the_uploads_order(caches):
         assert pa.concat_tables(read_split_tables(caches["ray"], split)).equals(here), split
 
 
+@ray.remote(num_cpus=2)
+class Training:
+    """Holds every CPU, as Ray Train's workers do while they read the streamed splits."""
+
+    def ready(self) -> bool:
+        return True
+
+
 def test_streamed_training_datasets_hold_the_in_memory_rows(caches, tmp_path):
     path = caches["ray"]
-    assert rows_of(read_split(path, "test", 0)) == rows_of(read_split(path, "test", None))
+    holder = Training.remote()
+    ray.get(holder.ready.remote())
+    pool = ThreadPoolExecutor(1)  # a read that needs a CPU would wait forever: fail instead
+    streamed = pool.submit(rows_of, read_split(path, "test", 0)).result(timeout=120)
+    pool.shutdown(wait=False)
+    ray.kill(holder)  # from_arrow, before the workers start in a run, runs a task of 1 CPU
+    assert streamed == rows_of(read_split(path, "test", None))
     for stratify in (True, False):
         in_memory = carved_split(path, 70, 42, stratify, None, tmp_path / "unused")
         streamed = carved_split(path, 70, 42, stratify, 0, tmp_path / f"carved-{stratify}")

@@ -41,12 +41,22 @@ def read_split_tables(cache_path: str, split: str) -> list[pa.Table]:
     return [pq.read_table(f) for f in split_files(cache_path, split)]
 
 
+def _read_files(batch: dict):
+    """Each cache file named in `batch`, read whole (at most CACHE_FILE_ROWS rows), as a block of its own."""
+    import pyarrow.parquet as pq
+
+    for path in batch["path"]:
+        yield pq.read_table(str(path))
+
+
 def stream_files(files: list[Path]) -> ray.data.Dataset:
     """A lazy read of `files`, in their order: a file at a time, each epoch, never the whole split.
 
-    0 CPUs: the training workers hold every CPU while they iterate it (the reads are Parquet decoding, brief)."""
-    return ray.data.read_parquet([str(f) for f in files], ray_remote_args={"num_cpus": 0},
-                                 override_num_blocks=len(files))
+    Not ray.data.read_parquet: its file listing is a task of 1 CPU, which never runs while the training workers
+    hold every CPU (the run waited forever). Here the paths are in memory already and each file is read by a
+    0-CPU task (Parquet decoding, brief)."""
+    return ray.data.from_items([{"path": str(f)} for f in files], override_num_blocks=max(1, len(files))).map_batches(
+        _read_files, batch_size=1, batch_format="numpy", num_cpus=0)
 
 
 def read_split(cache_path: str, split: str, stream_above_mb: Optional[float] = None) -> ray.data.Dataset:
