@@ -71,6 +71,7 @@ class SessionRuns:
                             default_workers=settings.num_workers,
                             progress_every_steps=settings.progress_every_steps,
                             yield_cpu_to_api=settings.yield_cpu_to_api,
+                            stream_cache_above_mb=settings.stream_cache_above_mb,
                             resource_wait_timeout_s=r.config.resource_wait_timeout_s
                             or settings.resource_wait_timeout_s)
         r.state = State.training

@@ -89,6 +89,10 @@ class Settings(BaseModel):
     # Uploads of up to this many rows (all splits) are tokenised in one process (one Ray task), larger ones on Ray
     # Data; None: train_jobs.data.local_build.IN_PROCESS_ROWS (5,000), 0: always Ray Data.
     preprocess_in_process_rows: Optional[int] = Field(default=None, ge=0)
+    # A cache split (tokenised, on disk) larger than this many MB reaches training as a stream read from its
+    # Parquet files a file at a time, so no process holds it whole; a smaller one is put in the object store at
+    # once, which starts training about 3 s sooner (SST-2's train split: 1.6 MB). 0: always streamed.
+    stream_cache_above_mb: float = Field(default=16.0, ge=0)
     # Training workers run under SCHED_IDLE, so the API answers fast while they fill the CPUs.
     yield_cpu_to_api: bool = True
     # The server's own log records (request log, job failures) at this level and above, in every process.

@@ -193,6 +193,7 @@ class TrainingSpec(Spec):
     progress_every_steps: int = 5
     yield_cpu_to_api: bool = True
     resource_wait_timeout_s: float = 600.0  # the run fails when its workers' resources are not free within this
+    stream_cache_above_mb: Optional[float] = 16.0  # a cache split larger on disk is streamed to training (None: never)
 
     @property
     def labels(self) -> list[str]:

@@ -14,9 +14,10 @@ import pytest
 import ray
 from data import multilabel_files, ner_files, pair_files, score_files, sentiment_files, sentiment_rows, write_csv
 
+from train_jobs.data.cache_reads import read_split_tables
 from train_jobs.data.dataset import inspect_upload
 from train_jobs.data.local_build import IN_PROCESS_ROWS
-from train_jobs.data.preprocess import build_cache, read_split_tables
+from train_jobs.data.preprocess import build_cache
 from train_jobs.models.lookup import bundled_model_dir
 from train_jobs.specs import PreprocessSpec
 

@@ -24,7 +24,10 @@ from train_jobs.data.local_build import IN_PROCESS_ROWS, read_sentences_split, r
 from train_jobs.data.ray_reads import read_sentences, read_source
 from train_jobs.data.whole_labels import whole_labels
 from train_jobs.files import atomic_write_json, swap_directory
-from train_jobs.specs import DatasetSpec, PreprocessProgress, PreprocessSpec
+from train_jobs.specs import DatasetSpec, PreprocessProgress, PreprocessSpec, SplitSummary
+
+CACHE_FILE_ROWS = 50_000  # rows per cache file at most: what training's carve or stream holds of a split at once
+BLOCK_BYTES = 8 << 20  # source bytes per block read (a 1M-row file of short texts: ~8 blocks)
 
 
 @functools.lru_cache(maxsize=4)
@@ -173,26 +176,17 @@ def _build_split_on_ray(spec: PreprocessSpec, dataset: DatasetSpec, split: str, 
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     fn, kwargs, columns = _split_work(spec, dataset, split)
     info = dataset.splits[split]
-    ds = read_source(info, columns, spec.stores) if columns else read_sentences(info)
-    # One file reads as one block; split it so every CPU tokenises.
-    parallelism = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
-    ds = ds.repartition(parallelism).map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
-    ds.write_parquet(str(out))
+    # Streamed: read blocks of a bounded size (a single file too), each tokenised and written as it comes, in
+    # files of at most CACHE_FILE_ROWS rows. No repartition: that all-to-all step held every block at once.
+    blocks = read_blocks(info, int(ray.cluster_resources().get("CPU", 1)))
+    ds = read_source(info, columns, spec.stores, blocks) if columns else read_sentences(info)
+    ds = ds.map_batches(fn, batch_format="pyarrow", batch_size=1024, fn_kwargs=kwargs)
+    ds.write_parquet(str(out), max_rows_per_file=CACHE_FILE_ROWS)
 
 
-def read_split_tables(cache_path: str, split: str) -> list[pa.Table]:
-    """A split of the cache as Arrow tables, one per Parquet file, in file order."""
-    import pyarrow.parquet as pq
-
-    return [pq.read_table(f) for f in sorted((Path(cache_path) / split).glob("*.parquet"))]
-
-
-def read_split(cache_path: str, split: str) -> ray.data.Dataset:
-    """A split of the cache as a Ray Dataset already in the object store (one block per file).
-
-    Read with pyarrow in this process rather than by a Ray Data read and materialise:
-    ready in milliseconds for SST-2 (67k rows) where the Ray Data execution took 3-4 s,
-    all of it before the first training step. The cache (int32 token ids) passes
-    through this process's memory once on its way to the object store.
-    """
-    return ray.data.from_arrow(read_split_tables(cache_path, split))
+def read_blocks(info: SplitSummary, cpus: int) -> int:
+    """Blocks to read a split in: two per CPU at least (so every CPU tokenises), one per shard at least, and
+    about BLOCK_BYTES of source each, so no task holds more than that however large the split."""
+    size = info.bytes if info.source else Path(info.path).stat().st_size
+    shards = len(info.source["shards"]) if info.source else 1
+    return max(2 * cpus, shards, -(-(size or 0) // BLOCK_BYTES))

@@ -4,6 +4,7 @@ read from its store (preprocess.py tokenises it; whole_labels.py counts its labe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import pyarrow as pa
 import ray
@@ -20,26 +21,29 @@ def _as_strings(batch: pa.Table, *, columns: list[str]) -> pa.Table:
                      for c in columns})
 
 
-def read_table(path, fmt: str, columns: list[str], fs=None) -> ray.data.Dataset:
+def read_table(path, fmt: str, columns: list[str], fs=None, blocks: Optional[int] = None) -> ray.data.Dataset:
     """Every column as strings: a text column of digits stays text, a label list stays one value. `path`: a file
-    or a list of shards, in `fs` (a store's filesystem, for a dataset by URI)."""
+    or a list of shards, in `fs` (a store's filesystem, for a dataset by URI), read in `blocks` blocks (None: as
+    Ray Data chooses)."""
     if fmt == "jsonl":
         # Lines parsed by us, not Arrow's JSON reader, whose type inference breaks on mixed values
         # (an empty label list in one block, strings in the next).
-        return ray.data.read_text(path, filesystem=fs).map_batches(
+        return ray.data.read_text(path, filesystem=fs, override_num_blocks=blocks).map_batches(
             jsonl_columns, batch_format="pyarrow", fn_kwargs={"columns": columns})
     if fmt == "parquet":
-        return ray.data.read_parquet(path, filesystem=fs, columns=columns).map_batches(
+        return ray.data.read_parquet(path, filesystem=fs, columns=columns, override_num_blocks=blocks).map_batches(
             _as_strings, batch_format="pyarrow", fn_kwargs={"columns": columns})
-    return ray.data.read_csv(path, filesystem=fs, **csv_options(fmt, columns)).select_columns(columns)
+    return ray.data.read_csv(path, filesystem=fs, override_num_blocks=blocks,
+                             **csv_options(fmt, columns)).select_columns(columns)
 
 
-def read_source(info: SplitSummary, columns: list[str], stores: StoreOptions) -> ray.data.Dataset:
+def read_source(info: SplitSummary, columns: list[str], stores: StoreOptions,
+                blocks: Optional[int] = None) -> ray.data.Dataset:
     """An uploaded file, or every shard of a dataset by URI read from its store."""
     if info.source is None:
-        return read_table(info.path, info.format, columns)
+        return read_table(info.path, info.format, columns, blocks=blocks)
     fs = filesystem(info.source["scheme"], stores)
-    return read_table([shard["path"] for shard in info.source["shards"]], info.format, columns, fs)
+    return read_table([shard["path"] for shard in info.source["shards"]], info.format, columns, fs, blocks)
 
 
 def read_sentences(info: SplitSummary) -> ray.data.Dataset:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
-import pyarrow as pa
 import ray
 from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from train_jobs.data.preprocess import read_split, read_split_tables
-from train_jobs.data.validation import carve
+from train_jobs.data.cache_reads import carved_split, ingest_options, read_split
 from train_jobs.files import atomic_write_json, read_json
 from train_jobs.results.archives import build_model_archive, build_results, kept_checkpoint
 from train_jobs.specs import TrainingSink, TrainingSpec
@@ -50,20 +49,27 @@ def scaling_for(spec: TrainingSpec) -> tuple[ScalingConfig, int]:
 def training_datasets(spec: TrainingSpec) -> dict[str, ray.data.Dataset]:
     """train, test and validation (the uploaded file's, or rows held out of train by the seed) as Ray Datasets.
 
-    In the object store before fit(): the workers then hold every CPU without starving Ray Data.
+    A split up to `stream_cache_above_mb` is in the object store before fit(): the workers then hold every CPU
+    without starving Ray Data. A larger one is streamed from its files (cache_reads.py), and the hold-out carved
+    from it is written under the run's folder (`carved/`) a file at a time.
     """
-    path = spec.cache.path
-    datasets = {"test": read_split(path, "test")}
+    path, above = spec.cache.path, spec.stream_cache_above_mb
+    datasets = {"test": read_split(path, "test", above)}
     if "validation" in spec.cache.rows:
-        datasets.update(train=read_split(path, "train"), validation=read_split(path, "validation"))
+        datasets.update(train=read_split(path, "train", above), validation=read_split(path, "validation", above))
     elif spec.hyper.validation_rows:
         stratify = spec.config.task_type == "sequence_classification" and not spec.multi_label
-        train, held = carve(pa.concat_tables(read_split_tables(path, "train")), spec.hyper.validation_rows,
-                            spec.config.seed, stratify)
-        datasets.update(train=ray.data.from_arrow(train), validation=ray.data.from_arrow(held))
+        train, held = carved_split(path, spec.hyper.validation_rows, spec.config.seed, stratify, above,
+                                   carved_dir(spec))
+        datasets.update(train=train, validation=held)
     else:
-        datasets["train"] = read_split(path, "train")
+        datasets["train"] = read_split(path, "train", above)
     return datasets
+
+
+def carved_dir(spec: TrainingSpec) -> Path:
+    """Where a streamed train split's kept and held-out rows are written for this run (removed at its end)."""
+    return Path(spec.storage_path).parent / "carved"
 
 
 def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: ScalingConfig,
@@ -87,7 +93,8 @@ def fit_one(spec: TrainingSpec, sink: TrainingSink, datasets: dict, scaling: Sca
         datasets=datasets,
         # One worker reads all of train itself: a streaming split starts a coordinator actor (a process of its
         # own) before the first batch, to split nothing.
-        dataset_config=DataConfig(datasets_to_split=["train"] if scaling.num_workers > 1 else []),
+        dataset_config=DataConfig(datasets_to_split=["train"] if scaling.num_workers > 1 else [],
+                                  execution_options=ingest_options()),
     ).fit()
     timings.mark("fit_ended")
     return kept_checkpoint(storage), bool(result.metrics and result.metrics.get("stopped"))
@@ -120,6 +127,7 @@ def run_training(spec: TrainingSpec, sink: TrainingSink, on_trials: OnTrials = l
                       "search": spec.config.search.model_dump()}
     else:
         checkpoint, stopped = fit_one(spec, sink, datasets, scaling, threads, timings)
+    shutil.rmtree(carved_dir(spec), ignore_errors=True)  # a resume carves the same rows again
     worker_timings = read_worker_timings(results_dir)  # rank 0's (a search's: the best trial's, adopted)
     outcome: dict = {"final_metrics": read_json(results_dir / "final_metrics.json"),
                      "resumable": stopped and checkpoint is not None and not spec.config.search}

@@ -21,6 +21,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
+from train_jobs.data.cache_reads import ingest_options
 from train_jobs.files import atomic_write_csv, read_json
 from train_jobs.models.lookup import parameter_count
 from train_jobs.specs import TrainingSink, TrainingSpec
@@ -96,7 +97,7 @@ def _trial(sampled: dict, *, spec: TrainingSpec, sink: TrainingSink, datasets: d
                              failure_config=FailureConfig(max_failures=spec.config.max_failures),
                              callbacks=[TuneReportCallback()]),
         datasets=datasets,
-        dataset_config=DataConfig(datasets_to_split=["train"]),
+        dataset_config=DataConfig(datasets_to_split=["train"], execution_options=ingest_options()),
     ).fit()
 
 
