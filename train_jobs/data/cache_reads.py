@@ -34,11 +34,16 @@ def streamed(files: list[Path], above_mb: Optional[float]) -> bool:
     return above_mb is not None and sum(f.stat().st_size for f in files) > above_mb * MB
 
 
-def read_split_tables(cache_path: str, split: str) -> list[pa.Table]:
-    """A split of the cache as Arrow tables, one per Parquet file, in row order."""
+def read_tables(files: list[Path]) -> list[pa.Table]:
+    """Cache files as Arrow tables, one per file, in the order given."""
     import pyarrow.parquet as pq
 
-    return [pq.read_table(f) for f in split_files(cache_path, split)]
+    return [pq.read_table(f) for f in files]
+
+
+def read_split_tables(cache_path: str, split: str) -> list[pa.Table]:
+    """A split of the cache as Arrow tables, one per Parquet file, in row order."""
+    return read_tables(split_files(cache_path, split))
 
 
 def _read_files(batch: dict):
@@ -71,9 +76,7 @@ def read_split(cache_path: str, split: str, stream_above_mb: Optional[float] = N
     files = split_files(cache_path, split)
     if streamed(files, stream_above_mb):
         return stream_files(files)
-    import pyarrow.parquet as pq
-
-    return ray.data.from_arrow([pq.read_table(f) for f in files])
+    return ray.data.from_arrow(read_tables(files))
 
 
 def ingest_options():
@@ -121,7 +124,5 @@ def carved_split(cache_path: str, rows: int, seed: int, stratify: bool, stream_a
     if streamed(files, stream_above_mb):
         train, held = carve_files(files, rows, seed, stratify, out)
         return stream_files(train), stream_files(held)
-    import pyarrow.parquet as pq
-
-    train, held = carve(pa.concat_tables([pq.read_table(f) for f in files]), rows, seed, stratify)
+    train, held = carve(pa.concat_tables(read_tables(files)), rows, seed, stratify)
     return ray.data.from_arrow(train), ray.data.from_arrow(held)
