@@ -49,7 +49,7 @@ import json, time, ray
 from ray.util.placement_group import placement_group, placement_group_table
 from train_jobs.training.search import free_stopped_trials_workers
 
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never another server's Ray
 leaked, tune_group = placement_group([{"CPU": 2}]), placement_group([{"memory": 1}])
 assert leaked.wait(30) and tune_group.wait(30)
 freed = free_stopped_trials_workers()
