@@ -34,7 +34,10 @@ def test_a_run_reaches_the_session_actor_that_comes_back_and_obeys_a_stop(server
     back = client.monitor()  # the ingress creates the session actor again; it reads the session file
     assert back["state"] == "training", back
     seen = _live_step(client)
-    wait_for(lambda: _live_step(client) > seen, 60, "the run's progress to reach the new session actor")
+    try:  # 120 s: once, on a loaded 2-core machine, 60 s passed with no new step
+        wait_for(lambda: _live_step(client) > seen, 120, "the run's progress to reach the new session actor")
+    except AssertionError as e:  # what the session holds then: the run's state, its last step and message
+        raise AssertionError(f"{e}; the session's training: {client.monitor()['training']}") from None
     wait_for(lambda: client.monitor()["history"], 120, "the run's evaluations to be recorded again")
 
     asked = time.monotonic()
