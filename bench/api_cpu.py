@@ -1,8 +1,8 @@
 """Where the CPU of API calls goes: N sessions poll GET /status and GET /monitor/{key} once a second (as in
 sessions.py, no training), and every process's CPU seconds are read before and after a polled window and an
-idle one of the same length. The difference, per call and per role (Serve's proxy, the ingress replica, the
-session actor, the pollers in this process, the rest of Ray), is what one call costs, and its sum over a second
-is the share of the machine the pollers take from training.
+idle one of the same length. The difference, per call and per role (memory.py's roles: Serve's ProxyActor,
+the ingress ServeReplica, the SessionActor, Ray's own programs; and the pollers in this process), is what one
+call costs, and its sum over a second is the share of the machine the pollers take from training.
 
     .venv/bin/python bench/api_cpu.py [--sessions 16] [--window 20]    # results/api_cpu.json
 """
@@ -17,24 +17,22 @@ import time
 
 import psutil
 from _common import temporary_server, write_result
+from memory import role
 from sessions import poll
 
-ROLES = {"ray::ProxyActor": "Serve proxy", "ray::ServeReplica": "ingress replica",
-         "ray::SessionActor": "session actor", "ray::ServeController": "Serve controller"}
 
-
-def role(process: psutil.Process) -> str:
+def role_of(process: psutil.Process) -> str:
+    """memory.py's role (ProxyActor, ServeReplica, SessionActor, raylet, ...); this process is the pollers."""
     if process.pid == os.getpid():
         return "pollers (this process)"
-    command = " ".join(process.cmdline())
-    return next((name for marker, name in ROLES.items() if command.startswith(marker)), "other (Ray, system)")
+    return role(process.cmdline()) or "other (not Ray)"
 
 
 def cpu_by_process() -> dict[int, tuple[str, float]]:
     seen = {}
     for process in psutil.process_iter():
         try:
-            seen[process.pid] = (role(process), sum(process.cpu_times()[:2]))
+            seen[process.pid] = (role_of(process), sum(process.cpu_times()[:2]))
         except psutil.Error:  # ended meanwhile, or not ours to read
             pass
     return seen
