@@ -21,7 +21,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from cluster.settings import NAMESPACE, ON_HEAD_NODE, SESSION_ACTOR_NAME
 from train_jobs.errors import DISK_FULL, BadDataset, CheckpointDidNotFit, RunEnded
 from train_jobs.files import atomic_write_json, read_json, remove_tree
-from train_jobs.logs import configure_logging
+from train_jobs.logs import configure_logging, quiet_ray_data
 from train_jobs.specs import ImportSpec, PreprocessCounts, PreprocessSpec, TrainingSpec
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ class PreprocessJob:
         from train_jobs.data.preprocess import build_cache
 
         configure_logging(log_level)
+        quiet_ray_data()
         link = SessionLink(session)
 
         def on_progress(fraction: float, message: str, counts: Optional[PreprocessCounts]) -> None:
@@ -185,6 +186,7 @@ class TrainingJob:
         from train_jobs.training.run import run_training
 
         configure_logging(log_level)
+        quiet_ray_data()
         link = SessionLink(session)
         try:
             outcome = run_training(spec, TrainingProgressSink(link, spec.run_id),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -133,6 +134,16 @@ def test_the_run_says_where_its_time_went(trained):
     results_dir = extract(client.download_results(tmp / "timed.tar.gz"), tmp / "timed") / "results"
     archived = json.loads((results_dir / "timings.json").read_text())
     assert set(archived["phases"]) == set(phases) - {"results"}  # written before its own archive
+
+
+def test_the_servers_output_holds_no_ray_data_progress_bars(trained, server):
+    """Ray Data's bars are off in the jobs: the workers' bars were drawn in `serve run`'s output, a bar per dataset
+    per run, never closed, until the output was mostly bars."""
+    log = server.log_path.read_text(errors="replace")
+    assert "Started training worker group" in log  # the output of this server's runs is here
+    # A bar's rate and elapsed time ("36.0 row [00:22, 1.58 row/s]"), and the cursor-up that redraws the bars
+    # above it; Ray Data's one line per dataset execution ("Dataset ... execution finished") stays.
+    assert not re.search(r" row \[\d+:\d\d, ", log) and "\x1b[A" not in log
 
 
 def test_same_seed_same_data_gives_the_same_weights(trained):
